@@ -1,0 +1,48 @@
+"""Images, face crops and the affine geometry tying image pixels to network-input pixels."""
+
+from h3r.data.crop import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    antialias_sigma,
+    box_to_square,
+    crop_exact,
+    crop_official,
+    normalize,
+    official_crop_rect,
+    warp_affine,
+)
+from h3r.data.geometry import (
+    as_matrix,
+    compose,
+    crop_matrix,
+    flip_matrix,
+    invert,
+    rotation_matrix,
+    scale_matrix,
+    transform_points,
+    translation_matrix,
+)
+from h3r.data.image import ImageError, load_image
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ImageError",
+    "antialias_sigma",
+    "as_matrix",
+    "box_to_square",
+    "compose",
+    "crop_exact",
+    "crop_matrix",
+    "crop_official",
+    "flip_matrix",
+    "invert",
+    "load_image",
+    "normalize",
+    "official_crop_rect",
+    "rotation_matrix",
+    "scale_matrix",
+    "transform_points",
+    "translation_matrix",
+    "warp_affine",
+]
