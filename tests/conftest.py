@@ -1,7 +1,19 @@
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ``../shared/data`` beside the repository; skips the test when it is absent (fresh clone)."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the ../shared folder beside the repository), which is absent")
+    return path
 
 
 @pytest.fixture(params=DEVICES)
@@ -10,5 +22,22 @@ def device(request) -> torch.device:
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed_and_one_thread():
+    """Seed torch, and run on one intra-op thread: as fast for the small tensors of the tests, and immune to
+    the OpenMP stalls (100x slower passes) seen on two cores while another process holds one of them."""
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def official_dir() -> Path:
+    """The authors' released models, demo images and reference outputs."""
+    return shared_path("official-h3r")
+
+
+@pytest.fixture(scope="session")
+def official_reference(official_dir: Path) -> dict:
+    return json.loads((official_dir / "reference" / "official_reference.json").read_text())

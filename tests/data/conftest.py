@@ -1,25 +1,5 @@
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-OFFICIAL = SHARED / "data" / "official-h3r"
-
-
-@pytest.fixture(scope="session")
-def official_dir() -> Path:
-    """The authors' released models, demo images and reference outputs (``../shared`` beside the repository)."""
-    if not OFFICIAL.is_dir():
-        pytest.skip(f"needs the authors' reference data in {OFFICIAL} (the ../shared folder), which is absent")
-    return OFFICIAL
-
-
-@pytest.fixture(scope="session")
-def official_reference(official_dir: Path) -> dict:
-    return json.loads((official_dir / "reference" / "official_reference.json").read_text())
-
 
 @pytest.fixture
 def blob():

@@ -123,20 +123,26 @@ def plot_study(results: dict, path) -> None:
 
     input_size = results["input_size"]
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    for name, per_stride in results["codecs"].items():
+    styles = ["-", "--", ":", "-."]
+    markers = ["o", "s", "^", "D", "v", "x"]
+    for index, (name, per_stride) in enumerate(results["codecs"].items()):
         strides = sorted(per_stride, key=int)
         resolution = [input_size // int(s) for s in strides]
-        # a log axis cannot show an exact zero: floor at 1e-6 px
-        mean = [max(per_stride[s]["mean_px"], 1e-6) for s in strides]
-        axes.plot(resolution, mean, marker="o", label=name)
+        # a log axis cannot show an exact zero: floor at 1e-12 px
+        mean = [max(per_stride[s]["mean_px"], 1e-12) for s in strides]
+        axes.plot(resolution, mean, label=name, linestyle=styles[index % len(styles)],
+                  marker=markers[index % len(markers)])
+        sides = resolution
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
-    axes.set_xlabel(f"heatmap side (cells) for a {input_size}-pixel input")
+    axes.set_xticks(sides, [f"{side}\n(stride {input_size // side})" for side in sides])
+    axes.minorticks_off()
+    axes.set_xlabel(f"heatmap side in cells, for a {input_size}-pixel input")
     axes.set_ylabel("mean round-trip error (input pixels)")
     condition = "ideal heatmaps" if not (results["blur"] or results["noise"]) else (
         f"heatmaps blurred (sigma {results['blur']} cells), noise {results['noise']}")
     axes.set_title(f"Quantization error, {results['n_points']:,} random points, {condition}")
-    axes.grid(True, which="both", alpha=0.3)
+    axes.grid(True, alpha=0.3)
     axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
