@@ -60,16 +60,19 @@ class Codec(ABC):
         cells, weights = self._heatmap_coordinates(keypoints, visible)
         return self._encode(cells, weights)
 
-    def decode(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, heatmaps: torch.Tensor, check: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Keypoints from network outputs.
 
         Args:
             heatmaps: (N, K, *heatmap_size), logits if ``decodes_logits`` else probability maps.
+            check: validate shape and values; ``False`` skips the data-dependent checks, e.g. while
+                tracing for ONNX export.
 
         Returns:
             keypoints: (N, K, d) input pixels; scores: (N, K) confidences.
         """
-        self._check_heatmaps(heatmaps)
+        if check:
+            self._check_heatmaps(heatmaps)
         cells, scores = self._decode(heatmaps)
         return heatmap_to_image(cells, self.stride), scores
 
