@@ -15,7 +15,9 @@ def fuse_at_stride(features: Sequence[torch.Tensor], strides: Sequence[int], out
     (``input // output_stride`` for inputs divisible by it). Coarser maps are enlarged bilinearly with
     ``align_corners=False``, as in the released models, where output stride 4 needs nothing else. Finer
     maps, needed at output stride 8 or 16, are averaged over the ``output_stride / s_i`` square of cells
-    that each output cell covers. Both keep every cell centred on the input pixels it summarises.
+    that each output cell covers (it exports to ONNX as a plain pooling). Neither resize keeps cell ``i``
+    exactly on input pixel ``i * output_stride`` (``align_corners=False`` and the pooling each shift by a
+    fraction of a cell); the shifts are fixed, so the head learns to absorb them, as in the released models.
 
     Examples:
         >>> levels = [torch.ones(1, 2, 8, 8), torch.ones(1, 3, 4, 4), torch.ones(1, 4, 2, 2)]
