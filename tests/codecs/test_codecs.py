@@ -172,3 +172,23 @@ def test_volumetric_round_trip(name):
     decoded, _ = codec.decode(heatmaps)
     tolerance = {"h3r": 1e-4, "soft-argmax": 0.5, "vanilla-round": math.sqrt(3) / 2}[name]
     assert (decoded - keypoints).norm(dim=-1).max() / 4 <= tolerance + 1e-6
+
+
+ENCODE_DECODE_TOLERANCE = {  # cells: a random h3r draw lands on one of the 4 neighbours
+    "h3r": math.sqrt(2) + 1e-6,
+    "vanilla-round": TOLERANCE["vanilla-round"],
+    "vanilla-floor": TOLERANCE["vanilla-floor"],
+    "quarter-offset": TOLERANCE["quarter-offset"],
+    "dark": TOLERANCE["dark"],
+}
+
+
+@pytest.mark.parametrize("name", list(ENCODE_DECODE_TOLERANCE))
+def test_decoding_the_training_target_recovers_the_keypoint(name):
+    settings = {"heatmap": "probabilities"} if name == "h3r" else {}
+    codec = make(name, **settings)
+    keypoints = interior_keypoints(16, 4, codec)
+    targets, weights = codec.encode(keypoints)
+    assert targets.shape == (16, 4, 32, 32) and weights.all()
+    decoded, _ = codec.decode(targets)
+    assert (decoded - keypoints).norm(dim=-1).max() / codec.stride <= ENCODE_DECODE_TOLERANCE[name]
