@@ -3,19 +3,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from shared_data import shared_path
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def shared_path(*parts: str) -> Path:
-    """A path under ``../shared/data`` beside the repository; skips the test when it is absent (fresh clone)."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs {path} (the ../shared folder beside the repository), which is absent")
-    return path
-
-
 @pytest.fixture(params=DEVICES)
 def device(request) -> torch.device:
     return torch.device(request.param)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+
 @pytest.fixture
 def blob():
     """Draw a Gaussian blob: (H, W), (x, y) centre in pixels, sigma → (H, W, 3) uint8, peak 255."""
