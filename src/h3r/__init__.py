@@ -1,3 +1,19 @@
-"""h3r: sub-pixel landmark localization by heatmap regression via randomized rounding."""
+"""h3r: sub-pixel landmark localization by heatmap regression via randomized rounding.
+
+Examples:
+    >>> from h3r import LandmarkDetector  # doctest: +SKIP
+    >>> detector = LandmarkDetector.from_pretrained("path/to/model")  # doctest: +SKIP
+    >>> landmarks, scores = detector.predict("face.jpg", boxes=[[60, 40, 200, 220]])  # doctest: +SKIP
+"""
 
 __version__ = "0.1.0"
+__all__ = ["LandmarkDetector", "__version__"]
+
+
+def __getattr__(name: str):
+    # imported on first use, so that `import h3r` (and the CLI's start) stays light
+    if name == "LandmarkDetector":
+        from h3r.inference.detector import LandmarkDetector
+
+        return LandmarkDetector
+    raise AttributeError(f"module 'h3r' has no attribute {name!r}")

@@ -4,6 +4,8 @@ import click
 
 from h3r import __version__
 from h3r.cli.analyze import analyze
+from h3r.cli.export import export
+from h3r.cli.predict import predict
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,3 +15,5 @@ def cli() -> None:
 
 
 cli.add_command(analyze)
+cli.add_command(export)
+cli.add_command(predict)

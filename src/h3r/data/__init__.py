@@ -1,10 +1,12 @@
 """Images, face crops and the affine geometry tying image pixels to network-input pixels."""
 
+from h3r.data.augment import AugmentSettings
 from h3r.data.crop import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     antialias_sigma,
     box_to_square,
+    checked_box,
     crop_exact,
     crop_official,
     normalize,
@@ -23,14 +25,18 @@ from h3r.data.geometry import (
     translation_matrix,
 )
 from h3r.data.image import ImageError, load_image
+from h3r.data.training_set import FaceTrainingSet
 
 __all__ = [
+    "AugmentSettings",
+    "FaceTrainingSet",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ImageError",
     "antialias_sigma",
     "as_matrix",
     "box_to_square",
+    "checked_box",
     "compose",
     "crop_exact",
     "crop_matrix",

@@ -28,6 +28,7 @@ __all__ = [
     "IMAGENET_STD",
     "antialias_sigma",
     "box_to_square",
+    "checked_box",
     "crop_exact",
     "crop_official",
     "normalize",
@@ -63,7 +64,7 @@ def box_to_square(box: Sequence[float], scale: float = 1.25) -> tuple[np.ndarray
         ([20.0, 40.0], 50.0)
     """
     check_positive("scale", scale)
-    b = _checked_box(box)
+    b = checked_box(box)
     return (b[:2] + b[2:]) / 2, float((b[2:] - b[:2]).max() * scale)
 
 
@@ -89,7 +90,7 @@ def crop_exact(
     """
     _check_image(image)
     (size,) = check_size("size", size, 1)
-    centre, side = box_to_square(_checked_box(box, image.shape[:2]), scale)
+    centre, side = box_to_square(checked_box(box, image.shape[:2]), scale)
     matrix = crop_matrix(centre, (side, side), size)
     return warp_affine(image, matrix, size), matrix
 
@@ -160,7 +161,7 @@ def official_crop_rect(box: Sequence[float], scale: float = 1.25) -> np.ndarray:
         [5.375, 10.375, 251.625, 256.625]
     """
     check_positive("scale", scale)
-    b = _checked_box(box).astype(np.float32)
+    b = checked_box(box).astype(np.float32)
     side = (b[2:] - b[:2] + np.float32(1)).max() * np.float32(scale)
     corner = (b[:2] + b[2:] - side + np.float32(1)) / np.float32(2)
     return np.concatenate([corner, corner + side])
@@ -199,7 +200,7 @@ def crop_official(
     """
     _check_image(image)
     (size,) = check_size("size", size, 1)
-    x0, y0, x1, y1 = (round(float(v)) for v in official_crop_rect(_checked_box(box, image.shape[:2]), scale))
+    x0, y0, x1, y1 = (round(float(v)) for v in official_crop_rect(checked_box(box, image.shape[:2]), scale))
     crop = Image.fromarray(image).crop((x0, y0, x1, y1)).resize((size, size), Image.Resampling.BILINEAR)
     matrix = crop_matrix(((x0 + x1) / 2 - 0.5, (y0 + y1) / 2 - 0.5), (y1 - y0, x1 - x0), size)
     return np.array(crop), matrix
@@ -267,7 +268,7 @@ def _footprint(
     return lo.astype(np.float64), region
 
 
-def _checked_box(box: Sequence[float], image_size: tuple[int, int] | None = None) -> np.ndarray:
+def checked_box(box: Sequence[float], image_size: tuple[int, int] | None = None) -> np.ndarray:
     """The box as a float64 (4,) array, or a ``ValueError`` naming it and the problem.
 
     With ``image_size`` = (H, W), the box must also overlap the image [-0.5, W − 0.5] × [-0.5, H − 0.5]

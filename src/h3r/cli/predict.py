@@ -1,0 +1,275 @@
+"""``h3r predict``: the landmarks of the faces in images, as overlay PNGs and JSON.
+
+Boxes (``--boxes``):
+    - a file: lines ``x1 y1 x2 y2 [more columns, ignored]`` in image pixels, one face per line, blank
+      lines skipped (the format of the authors' ``.bbox`` files); only with exactly one image;
+    - a folder: ``<image name>.bbox`` in it for each image (``demo.jpg`` → ``demo.jpg.bbox``); pass the
+      image folder itself to use box files lying beside the images; an image without its box file fails;
+    - omitted: the faces are found by ``h3r.inference.face_detection.detect_faces``. Box files beside
+      the images are deliberately not picked up unasked, so that what runs does not depend on stray files.
+
+Failures: an image that cannot be read, a malformed box file or a bad box is reported on one line
+naming the file (and the line or box), the image is skipped and the others go on; the JSON holds the
+images that worked (and, under ``"failed"``, those that did not), and the exit code is 1.
+"""
+
+import dataclasses
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from h3r.data import load_image
+from h3r.inference.detector import CROP_MODES, LandmarkDetector
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
+RUNTIMES = ("torch", "onnxruntime")
+
+
+class BoxFileError(ValueError):
+    """A box file that is missing, unreadable or has a malformed line."""
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--model", "model_name", required=True,
+              help="Model folder (the authors' torchalign folders: config.yaml + model.pth) or bundled model name.")
+@click.option("--boxes", "boxes_path", type=click.Path(exists=True, path_type=Path),
+              help="Box file (one image only) or folder of <image name>.bbox files; default: detect the faces.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the overlay PNGs (<image stem>_landmarks.png), created if needed.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write boxes, landmarks (image pixels) and scores as JSON, with the images that failed.")
+@click.option("--crop", type=click.Choice(CROP_MODES), default="exact", show_default=True,
+              help="exact: our sub-pixel crop; official: the authors' crop and mapping, to reproduce their numbers.")
+@click.option("--flip/--no-flip", default=None, help="Flip test (mirrored crops averaged in); default: the model's.")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="torch", show_default=True)
+@click.option("--onnx", "onnx_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --runtime onnxruntime: the exported model (h3r export); default: export --model now.")
+@click.option("--batch-size", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Faces per network call; small batches run fastest on a CPU, raise it on a GPU.")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="CPU threads of the runtime; default: its own (one per core). 1 avoids stalls on busy machines.")
+def predict(inputs, model_name, boxes_path, out_dir, json_path, crop, flip, runtime, onnx_path, batch_size, threads):
+    """Find the landmarks of the faces in images (files, or folders of jpg/jpeg/png/bmp/ppm/webp images).
+
+    Writes an overlay PNG per image into --out and/or all results into --json, and prints a summary.
+    """
+    images = expand_images(inputs)
+    if boxes_path is not None and boxes_path.is_file() and len(images) > 1:
+        raise click.BadParameter(f"a box file serves one image, got {len(images)} images; "
+                                 "give a folder of <image name>.bbox files", param_hint="--boxes")
+    if onnx_path is not None and runtime != "onnxruntime":
+        raise click.BadParameter("needs --runtime onnxruntime", param_hint="--onnx")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    settings = {"crop": crop, "batch_size": batch_size} | ({} if flip is None else {"flip": flip})
+    try:
+        detector = LandmarkDetector.from_pretrained(model_name, **settings)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--model") from None
+    with _runtime(detector, runtime, onnx_path, threads) as detector:
+        _predict_all(images, detector, boxes_path, out_dir, json_path)
+
+
+def expand_images(inputs: tuple[Path, ...]) -> list[Path]:
+    """Files as given, folders replaced by their images (by suffix, case-insensitive, sorted by name)."""
+    images = []
+    for path in inputs:
+        if path.is_dir():
+            images.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            images.append(path)
+    if not images:
+        raise click.UsageError(f"no images found in {', '.join(map(str, inputs))} "
+                               f"(looked for {'/'.join(s[1:] for s in IMAGE_SUFFIXES)})")
+    return images
+
+
+def read_boxes(path: Path) -> np.ndarray:
+    """(F, 4) float64 boxes x1, y1, x2, y2 (image pixels) from a box file; blank lines are skipped.
+
+    Raises:
+        BoxFileError: naming the file, and the line number for a malformed line (fewer than 4 numbers,
+            not finite, or x2 ≤ x1 or y2 ≤ y1).
+    """
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise BoxFileError(f"{path}: no such box file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise BoxFileError(f"{path}: cannot read boxes ({error})") from None
+    rows = [_box(path, number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def _box(path: Path, number: int, line: str) -> list[float]:
+    """The box [x1, y1, x2, y2] of line ``number`` of a box file, or a ``BoxFileError`` naming both."""
+    fields = line.split()[:4]
+    try:
+        box = [float(field) for field in fields]
+    except ValueError:
+        box = []
+    if len(box) < 4 or not np.isfinite(box).all():
+        raise BoxFileError(f"{path} line {number}: expected x1 y1 x2 y2 [more columns], got {line.strip()!r}")
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise BoxFileError(f"{path} line {number}: box {box} needs x1 < x2 and y1 < y2")
+    return box
+
+
+@contextmanager
+def _runtime(
+    detector: LandmarkDetector, runtime: str, onnx_path: Path | None, threads: int | None
+) -> Iterator[LandmarkDetector]:
+    """``detector`` on the chosen runtime; for ONNX Runtime, exported to a temporary file unless given."""
+    if runtime == "torch":
+        yield detector
+        return
+    try:
+        from h3r.inference.onnx import OnnxRunner, export_onnx
+    except ImportError as error:
+        raise click.ClickException(f"--runtime onnxruntime is not available: {error}") from None
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = onnx_path or _export(detector, Path(folder) / "model.onnx", export_onnx)
+            runner = OnnxRunner(path, threads=threads)
+        except (ImportError, ValueError) as error:
+            raise click.ClickException(str(error)) from None
+        expected = ((detector.input_size,) * 2, detector.num_landmarks)
+        if (runner.input_size, runner.num_landmarks) != expected:
+            raise click.BadParameter(
+                f"{path} takes (H, W) = {runner.input_size} crops and gives {runner.num_landmarks} landmarks, "
+                f"the model {expected[0]} and {expected[1]}", param_hint="--onnx")
+        yield dataclasses.replace(detector, runner=runner, device="cpu")
+
+
+def _export(detector: LandmarkDetector, path: Path, export_onnx) -> Path:
+    metadata = {
+        "crop_scale": detector.crop_scale,
+        "flip": detector.flip,
+        "flip_permutation": list(detector.flip_permutation or range(detector.num_landmarks)),
+        "mean": list(detector.mean),
+        "std": list(detector.std),
+    }
+    return export_onnx(detector.runner, path, metadata=metadata)
+
+
+def _predict_all(images: list[Path], detector: LandmarkDetector, boxes_path: Path | None,
+                 out_dir: Path | None, json_path: Path | None) -> None:
+    """Process every image, reporting and skipping failures; write the JSON even if interrupted."""
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    console, errors = Console(), Console(stderr=True)
+    done, failed, seconds, overlays = [], [], 0.0, set()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=errors, transient=True) as progress:
+            for path in progress.track(images, description="predicting"):
+                try:
+                    entry, spent = _predict_one(path, detector, boxes_path, out_dir, overlays)
+                except (ValueError, OSError) as error:
+                    message = str(error).strip().splitlines()[0]
+                    progress.console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+                    failed.append({"path": str(path), "error": message})
+                    continue
+                done.append(entry)
+                seconds += spent
+    finally:
+        if json_path is not None:
+            json_path.write_text(json.dumps({"images": done, "failed": failed}) + "\n")
+    console.print(_summary(done, failed, seconds, json_path), markup=False, highlight=False, soft_wrap=True)
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def _predict_one(path: Path, detector: LandmarkDetector, boxes_path: Path | None,
+                 out_dir: Path | None, overlays: set[Path]) -> tuple[dict, float]:
+    """The JSON entry of one image and the seconds spent finding its landmarks.
+
+    Writes its overlay into ``out_dir`` under a name not in ``overlays`` (the names of this run), and
+    adds the name.
+    """
+    image = load_image(path)
+    boxes = _boxes_for(path, image, boxes_path)
+    start = time.perf_counter()
+    try:
+        landmarks, scores = detector.predict(image, boxes)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    spent = time.perf_counter() - start
+    entry = {"path": str(path), "faces": [
+        {"box": [round(float(v), 4) for v in box],
+         "landmarks": np.round(points.astype(np.float64), 4).tolist(),
+         "scores": np.round(score.astype(np.float64), 5).tolist()}
+        for box, points, score in zip(boxes, landmarks, scores)
+    ]}
+    if out_dir is not None:
+        overlay = _overlay_path(out_dir, path, overlays)
+        draw_overlay(image, boxes, landmarks).save(overlay)
+        overlays.add(overlay)
+        entry["overlay"] = str(overlay)
+    return entry, spent
+
+
+def _boxes_for(path: Path, image: np.ndarray, boxes_path: Path | None) -> np.ndarray:
+    """(F, 4) boxes of one image: from its box file, or from the face detector."""
+    if boxes_path is None:
+        from h3r.inference.face_detection import detect_faces
+
+        try:
+            return detect_faces(image)[:, :4]
+        except ImportError as error:
+            raise click.ClickException(str(error)) from None
+    return read_boxes(boxes_path if boxes_path.is_file() else boxes_path / f"{path.name}.bbox")
+
+
+def _overlay_path(out_dir: Path, image_path: Path, taken: set[Path]) -> Path:
+    """``<stem>_landmarks.png`` in ``out_dir``, numbered when an earlier image of this run took the name."""
+    candidate, number = out_dir / f"{image_path.stem}_landmarks.png", 1
+    while candidate in taken:
+        number += 1
+        candidate = out_dir / f"{image_path.stem}_landmarks_{number}.png"
+    return candidate
+
+
+def draw_overlay(image: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> Image.Image:
+    """The image with each face's box (green) and landmarks (red dots) drawn on it.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        boxes: (F, 4) x1, y1, x2, y2, image pixels.
+        landmarks: (F, K, 2) (x, y), image pixels.
+
+    The dot radius grows with the image (1/400 of its longer side) but stays below 1/60 of the face,
+    so that dense landmarks on small faces stay apart; both at least one pixel.
+    """
+    overlay = Image.fromarray(image)
+    draw = ImageDraw.Draw(overlay)
+    longer = max(image.shape[:2])
+    width = max(1, round(longer / 500))
+    for box, points in zip(boxes, landmarks):
+        draw.rectangle([float(v) for v in box], outline=(0, 255, 0), width=width)
+        radius = max(1.0, min(longer / 400, float(max(box[2] - box[0], box[3] - box[1])) / 60))
+        for x, y in points:
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(255, 40, 40))
+    return overlay
+
+
+def _summary(done: list[dict], failed: list[dict], seconds: float, json_path: Path | None) -> str:
+    faces = sum(len(entry["faces"]) for entry in done)
+    timing = f", {1000 * seconds / faces:.1f} ms per face" if faces else ""
+    lines = [f"{len(done)} images, {faces} faces{timing}"]
+    if failed:
+        lines.append(f"{len(failed)} of {len(done) + len(failed)} images failed and were skipped")
+    if json_path is not None:
+        lines.append(f"wrote {json_path}")
+    return "\n".join(lines)

@@ -1,0 +1,252 @@
+"""Training augmentation: one random affine map per face (geometry), then colour, blur and occlusion (pixels).
+
+Geometry follows ``h3r.data.geometry``: (x, y) points, (H, W) sizes, the top-left pixel centred at (0, 0).
+``sample_transform`` draws a single 3×3 matrix from image pixels to crop pixels that composes, in this
+order: box jitter, the ``box_to_square`` crop, scale, rotation about the crop centre, translation and a
+horizontal flip of the crop (x → S − 1 − x). ``apply_transform`` warps the image once with it and maps the
+landmarks through the same matrix, so pixels and points cannot disagree. ``photometric`` then changes the
+(S, S, 3) uint8 crop's pixels only.
+
+Examples:
+    >>> rng = np.random.default_rng(0)
+    >>> matrix, flipped = sample_transform((40, 40, 200, 200), (256, 256), 128, 1.25, AugmentSettings.none(), rng)
+    >>> transform_points(matrix, np.array([120.0, 120.0])), flipped
+    (array([63.5, 63.5]), False)
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import cv2
+import numpy as np
+
+from h3r._checks import check_size
+from h3r.data.crop import checked_box, box_to_square, warp_affine
+from h3r.data.geometry import (
+    compose,
+    crop_matrix,
+    flip_matrix,
+    rotation_matrix,
+    scale_matrix,
+    transform_points,
+    translation_matrix,
+)
+
+__all__ = ["AugmentSettings", "apply_transform", "photometric", "sample_transform"]
+
+# ITU-R BT.601 luma of RGB, as torchvision's grayscale (saturation and contrast act about it).
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+# Allowed values of the scalar settings: (low, high, whether high itself is allowed).
+_LIMITS = {
+    "rotation": (0, 180, True),
+    "translation": (0, 1, True),
+    "box_jitter": (0, 0.5, False),
+    "flip": (0, 1, True),
+    "brightness": (0, 1, True),
+    "contrast": (0, 1, True),
+    "saturation": (0, 1, True),
+    "blur_probability": (0, 1, True),
+    "blur_sigma": (0, math.inf, False),
+    "occlusion_probability": (0, 1, True),
+    "occlusion_size": (0, 1, True),
+}
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """How strongly to augment; every range is drawn uniformly, independently per face.
+
+    Attributes:
+        scale: (low, high) multiplier of the side of the square cut from the image: above 1 zooms out.
+        rotation: largest rotation, degrees, either way, about the crop centre.
+        translation: largest shift of the crop along each axis, as a fraction of the crop side.
+        box_jitter: largest move of each box edge, as a fraction of the box width (x edges) or height
+            (y edges); below 0.5 so the box keeps a positive area.
+        flip: probability of a horizontal flip.
+        brightness, contrast, saturation: largest relative change: pixel values, their spread about the
+            mean grey and their distance from their own grey are each multiplied by a factor drawn
+            from [1 − value, 1 + value]; at most 1.
+        blur_probability: probability of a Gaussian blur of the crop.
+        blur_sigma: largest standard deviation of that blur, crop pixels.
+        occlusion_probability: probability of painting a rectangle of one random colour or of uniform
+            noise (even odds) over the crop.
+        occlusion_size: largest side of that rectangle, as a fraction of the crop side.
+    """
+
+    scale: tuple[float, float] = (0.75, 1.25)
+    rotation: float = 30.0
+    translation: float = 0.05
+    box_jitter: float = 0.05
+    flip: float = 0.5
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    blur_probability: float = 0.1
+    blur_sigma: float = 1.5
+    occlusion_probability: float = 0.2
+    occlusion_size: float = 0.4
+
+    def __post_init__(self):
+        scale = self.scale
+        if not (isinstance(scale, Sequence) and len(scale) == 2 and all(_is_number(s) for s in scale)):
+            raise ValueError(f"AugmentSettings.scale must be two numbers (low, high), got {scale!r}")
+        if not 0 < scale[0] <= scale[1] < math.inf:
+            raise ValueError(f"AugmentSettings.scale must satisfy 0 < low <= high, got {scale!r}")
+        object.__setattr__(self, "scale", (float(scale[0]), float(scale[1])))
+        for name, (low, high, closed) in _LIMITS.items():
+            value = getattr(self, name)
+            if not _is_number(value) or not (low <= value <= high if closed else low <= value < high):
+                bound = f"[{low}, {high}{']' if closed else ')'}"
+                raise ValueError(f"AugmentSettings.{name} must be a number in {bound}, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.blur_probability > 0 and self.blur_sigma == 0:
+            raise ValueError(f"AugmentSettings.blur_sigma must be positive to blur, got {self.blur_sigma!r}")
+
+    @classmethod
+    def none(cls) -> "AugmentSettings":
+        """No augmentation: the plain crop, unchanged pixels."""
+        return cls(**{f.name: (1.0, 1.0) if f.name == "scale" else 0.0 for f in fields(cls)})
+
+
+def sample_transform(
+    box: Sequence[float],
+    image_size: tuple[int, int],
+    input_size: int,
+    crop_scale: float,
+    settings: AugmentSettings | None,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, bool]:
+    """Draw one face's geometric augmentation as a single image → crop matrix.
+
+    Args:
+        box: (x1, y1, x2, y2) face box, image pixels.
+        image_size: (H, W) of the image; the box must overlap it.
+        input_size: side S of the square crop, pixels.
+        crop_scale: side of the crop square over the longer (jittered) box side, before ``settings.scale``.
+        settings: augmentation strengths; None for none.
+        rng: source of randomness; the same number of draws is made whatever the settings.
+
+    Returns:
+        ``(matrix, flipped)``: the (3, 3) float64 matrix from image pixels to crop pixels, and whether it
+        mirrors the face (then landmarks must be reordered, see ``apply_transform``).
+    """
+    b = checked_box(box, check_size("image_size", tuple(image_size), 2))
+    (size,) = check_size("input_size", input_size, 1)
+    settings = AugmentSettings.none() if settings is None else settings
+    extent = np.tile(b[2:] - b[:2], 2)
+    jitter = rng.uniform(-settings.box_jitter, settings.box_jitter, size=4) * extent
+    scale = rng.uniform(*settings.scale)
+    angle = rng.uniform(-settings.rotation, settings.rotation)
+    shift = rng.uniform(-settings.translation, settings.translation, size=2) * size
+    flipped = bool(rng.random() < settings.flip)
+    centre, side = box_to_square(b + jitter, crop_scale)
+    middle = ((size - 1) / 2, (size - 1) / 2)
+    steps = [
+        crop_matrix(centre, (side, side), size),
+        scale_matrix(1 / scale, middle),
+        rotation_matrix(angle, middle),
+        translation_matrix(shift),
+    ]
+    if flipped:
+        steps.append(flip_matrix(size))
+    return compose(*steps), flipped
+
+
+def apply_transform(
+    image: np.ndarray,
+    keypoints: np.ndarray,
+    visible: np.ndarray,
+    matrix: np.ndarray,
+    flipped: bool,
+    flip_permutation: Sequence[int],
+    input_size: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Warp a face and its landmarks by ``matrix``, reordering the landmarks when it mirrors the face.
+
+    Landmarks that leave the crop keep their (outside) coordinates; codecs give them weight 0.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        keypoints: (K, 2) (x, y) image pixels; NaN where not visible.
+        visible: (K,) bool.
+        matrix: (3, 3) image → crop matrix, e.g. from ``sample_transform``.
+        flipped: whether ``matrix`` mirrors the face.
+        flip_permutation: the scheme's mirror order: landmark ``i`` of the mirrored face is landmark
+            ``flip_permutation[i]`` of the face.
+        input_size: side S of the crop, pixels.
+
+    Returns:
+        ``(crop, keypoints, visible)``: (S, S, 3) uint8 (antialiased ``warp_affine``), (K, 2) float64
+        crop pixels and (K,) bool, in the mirrored face's landmark order when ``flipped``.
+    """
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    visible = np.asarray(visible, dtype=bool)
+    if keypoints.ndim != 2 or keypoints.shape[1] != 2 or visible.shape != keypoints.shape[:1]:
+        raise ValueError(f"keypoints must be (K, 2) and visible (K,), got {keypoints.shape} and {visible.shape}")
+    crop = warp_affine(image, matrix, input_size)
+    mapped = transform_points(matrix, keypoints)
+    if flipped:
+        order = np.asarray(flip_permutation)
+        if sorted(order.tolist()) != list(range(len(keypoints))):
+            raise ValueError(f"flip_permutation must be a permutation of 0..{len(keypoints) - 1}, got {order.tolist()}")
+        mapped, visible = mapped[order], visible[order]
+    return crop, mapped, visible.copy()
+
+
+def photometric(crop: np.ndarray, settings: AugmentSettings | None, rng: np.random.Generator) -> np.ndarray:
+    """Random brightness, contrast and saturation, then maybe a blur, then maybe an occluding rectangle.
+
+    Args:
+        crop: (S, S, 3) uint8 RGB (any (H, W, 3) uint8 works); not modified.
+        settings: strengths; None or zero strengths return ``crop`` itself.
+        rng: source of randomness.
+
+    Returns:
+        (H, W, 3) uint8.
+    """
+    if not (isinstance(crop, np.ndarray) and crop.dtype == np.uint8 and crop.ndim == 3 and crop.shape[2] == 3):
+        raise ValueError(f"crop must be an (H, W, 3) uint8 array, got {getattr(crop, 'shape', type(crop))}")
+    if settings is None:
+        return crop
+    out = _jitter_colour(crop, settings, rng)
+    if rng.random() < settings.blur_probability:
+        # 1 − random() lies in (0, 1], and OpenCV rejects sigma 0 with an automatic kernel size.
+        out = cv2.GaussianBlur(out, (0, 0), settings.blur_sigma * (1.0 - rng.random()))
+    if rng.random() < settings.occlusion_probability:
+        out = _occlude(out, settings.occlusion_size, rng)
+    return out
+
+
+def _jitter_colour(crop: np.ndarray, settings: AugmentSettings, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast then saturation as one affine colour map, in a single uint8 pass.
+
+    Brightness b scales values; contrast c moves them about the mean grey m (of the brightened crop);
+    saturation s moves each pixel about its own grey: x → s·x + (1 − s)·grey(x). All three are linear, so
+    the result is c·b·A·x + (1 − c)·b·m with A = s·I + (1 − s)·1·luma^T (A keeps greys, the luma
+    weights summing to 1). Values are clipped once, at the end, not after each step as torchvision does.
+    """
+    b, c, s = (rng.uniform(1 - v, 1 + v) for v in (settings.brightness, settings.contrast, settings.saturation))
+    if b == c == s == 1:
+        return crop
+    mean_grey = float(np.dot(cv2.mean(crop)[:3], _LUMA))
+    mixing = s * np.eye(3) + (1 - s) * np.outer(np.ones(3), _LUMA)
+    colour_map = np.concatenate([c * b * mixing, np.full((3, 1), (1 - c) * b * mean_grey)], axis=1)
+    return cv2.transform(crop, colour_map)
+
+
+def _occlude(crop: np.ndarray, max_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A copy of ``crop`` with a rectangle of sides up to ``max_fraction`` of the crop's, at a random place."""
+    height, width = crop.shape[:2]
+    h = max(1, round(rng.uniform(0, max_fraction) * height))
+    w = max(1, round(rng.uniform(0, max_fraction) * width))
+    top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
+    fill = rng.integers(0, 256, size=(h, w, 3) if rng.random() < 0.5 else 3, dtype=np.uint8)
+    out = crop.copy()
+    out[top : top + h, left : left + w] = fill
+    return out
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,1 @@
+"""Running landmark models on whole images: finding the faces, then their landmarks."""

@@ -1,0 +1,301 @@
+"""Face landmarks in whole images: crop each face box, run the network on the crops, map the landmarks back.
+
+Coordinates follow ``h3r.data.geometry``: (x, y) points, (H, W) sizes, the top-left pixel centred on
+(0, 0). Boxes are rows (x1, y1, x2, y2) in image pixels; landmarks come back in image pixels.
+
+Crop modes (``crop=``):
+    - ``"exact"`` (the default): ``crop_exact``, an exact sub-pixel warp of the square
+      ``box_to_square`` gives (side ``crop_scale`` · max(w, h)); a landmark found at crop pixel u is put
+      back where that crop pixel came from, by the inverse of the crop matrix.
+    - ``"official"``: the authors' torchalign pipeline, to reproduce their printed landmarks:
+      ``crop_official`` (their square, side ``crop_scale`` · max(w + 1, h + 1), rounded to whole pixels
+      and resized by Pillow) and their map back x = u · side / S + x0, y = v · side / S + y0, with the
+      unrounded corner (x0, y0) and side of ``official_crop_rect``.
+
+Why the two differ: torchalign's map back ignores the rounding of the rectangle (up to half a pixel of
+shift and one pixel of side) and mixes frames: (x0, y0) is in Pillow's frame, where pixel i spans
+[i, i + 1], while u is a pixel-centre coordinate of the crop, so its points are off by about
+0.5 · side / S − 0.5 image pixels (+0.87 pixels for a 700-pixel crop seen at S = 256, towards the
+bottom right; −0.35 for a 76-pixel crop), plus the rounding. The crops also differ slightly (one pixel
+more of side, Pillow's triangle filter against our Gaussian prefilter), which moves the network's
+answers a little. Measured on the authors' 42 reference faces (demo.jpg, demo2.jpg, 40 selfie.jpg
+faces of 34 to 560 pixels) with each of the 5 released models (``tests/inference/test_detector.py``):
+    - ``"official"`` reproduces their printed landmarks to 1.3e-5 pixels on average (at most 1.7e-4),
+      with and without the flip test;
+    - ``"exact"`` lands 0.8-1.0 % of the box size (max(w, h)) from their printed landmarks on average
+      per model, up to 2.1 % on the smallest faces, where their rounding weighs most;
+    - against where their crop pixels really came from (their points mapped back through the rounded
+      rectangle, pixel centres), ``"exact"`` is 0.17-0.23 % of the box size off on average, at most
+      0.47 %: the rest of the difference is torchalign's map back, not the network.
+
+Flip test (``flip=True``), as the authors do it: the mirrored crops run in the same batch; their
+landmarks are mirrored back (x → S − 1 − x), renumbered with the flip permutation
+(``mirrored[..., flip_permutation, :]``) and averaged with the direct ones in crop pixels, scores
+likewise; then the average is mapped back to the image.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from h3r.codecs import Codec, H3RCodec
+from h3r.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    crop_exact,
+    crop_official,
+    invert,
+    load_image,
+    normalize,
+    official_crop_rect,
+    transform_points,
+)
+from h3r.inference.network import DecodingNetwork
+from h3r.models import load_official
+
+__all__ = ["BUNDLED_MODELS", "CROP_MODES", "MODEL_FORMATS", "LandmarkDetector", "Runner"]
+
+Runner = Callable[[torch.Tensor], tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray]]
+"""(N, 3, S, S) normalised float32 crops → (N, K, 2) landmarks in crop pixels and (N, K) scores, as
+``DecodingNetwork`` or ``h3r.inference.onnx.OnnxRunner``."""
+
+CROP_MODES = ("exact", "official")
+
+ImageSource = str | Path | np.ndarray | Image.Image
+
+
+@dataclass(frozen=True)
+class LandmarkDetector:
+    """A landmark network with its preprocessing: face boxes in, landmarks in image pixels out.
+
+    Build one with ``from_pretrained`` (a model folder or, later, a bundled model's name),
+    ``from_official`` (the authors' torchalign folders) or ``from_model`` (a network and its codec);
+    the constructor takes the parts. ``dataclasses.replace(detector, runner=...)`` swaps the runtime,
+    e.g. for an ONNX one, keeping the preprocessing.
+
+    Attributes:
+        runner: see ``Runner``; called under ``torch.no_grad`` on crops moved to ``device``.
+        input_size: side S of the square network input, pixels.
+        num_landmarks: K, the landmarks per face.
+        crop_scale: crop side over the longer box side.
+        flip_permutation: landmark i of a face is landmark ``flip_permutation[i]`` of its mirror
+            image; needed for the flip test.
+        mean, std: per-channel (R, G, B) statistics of [0, 1] pixels that normalise the crops.
+        crop: the default crop mode, one of ``CROP_MODES`` (see the module docstring).
+        flip: whether ``predict`` runs the flip test by default.
+        batch_size: faces per network call (twice as many crops with the flip test). Small batches run
+            fastest on a CPU, where the activations of large ones no longer fit the caches: MobileNetV2
+            at 256 pixels with the flip test took 43, 59, 75, 118 and 150 ms per face on one core in
+            batches of 1, 2, 4, 8 and 32 faces. Raise it on a GPU.
+        device: where the crops are sent; the runner must live there.
+
+    Examples:
+        >>> from h3r.models import build_model
+        >>> detector = LandmarkDetector.from_model(build_model(num_landmarks=5), H3RCodec(64, topk=4))
+        >>> image = np.zeros((120, 100, 3), np.uint8)
+        >>> landmarks, scores = detector.predict(image, [[20, 30, 60, 80, 0.99], [10, 10, 40, 50, 0.5]])
+        >>> landmarks.shape, scores.shape
+        ((2, 5, 2), (2, 5))
+    """
+
+    runner: Runner
+    input_size: int
+    num_landmarks: int
+    crop_scale: float = 1.25
+    flip_permutation: tuple[int, ...] | None = None
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    crop: str = "exact"
+    flip: bool = False
+    batch_size: int = 2
+    device: torch.device | str = "cpu"
+
+    def __post_init__(self):
+        for name in ("input_size", "num_landmarks", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not self.crop_scale > 0:
+            raise ValueError(f"crop_scale must be positive, got {self.crop_scale!r}")
+        if self.flip_permutation is not None:
+            permutation = tuple(int(i) for i in self.flip_permutation)
+            if sorted(permutation) != list(range(self.num_landmarks)):
+                raise ValueError(
+                    f"flip_permutation must be a permutation of 0..{self.num_landmarks - 1}, got {permutation}"
+                )
+            object.__setattr__(self, "flip_permutation", permutation)
+        self._check_options(self.crop, self.flip)
+
+    @classmethod
+    def from_model(cls, model: nn.Module, codec: Codec, *, device: torch.device | str = "cpu", **settings):
+        """A detector running ``model`` (in eval mode, on ``device``) decoded by ``codec``.
+
+        Args:
+            model: a network with a ``num_landmarks`` attribute (``h3r.models.LandmarkNet``).
+            codec: the codec it was trained with; its square ``input_size`` is the crop size.
+            device: where the network runs.
+            settings: the other attributes (``crop_scale``, ``flip_permutation``, ``mean``, ``std``,
+                ``crop``, ``flip``, ``batch_size``).
+        """
+        height, width = codec.input_size
+        if height != width:
+            raise ValueError(f"the network input must be square, got (H, W) = {codec.input_size}")
+        runner = DecodingNetwork(model, codec).to(device).eval()
+        return cls(runner, height, model.num_landmarks, device=device, **settings)
+
+    @classmethod
+    def from_official(cls, model_dir: str | Path, *, device: torch.device | str = "cpu", **settings):
+        """A detector for one of the authors' released torchalign folders (``config.yaml`` + ``model.pth``).
+
+        Crop scale, flip test and its permutation, top-k and normalisation come from the folder's
+        config; ``settings`` override the detector's attributes (e.g. ``crop="official"``, ``flip=False``).
+
+        Raises:
+            h3r.models.OfficialCheckpointError: (a ``ValueError``) naming the missing or bad file.
+        """
+        official = load_official(model_dir)
+        codec = H3RCodec(input_size=official.input_size, stride=official.stride, topk=official.topk)
+        released = {
+            "crop_scale": official.crop_scale,
+            "flip_permutation": official.flip_permutation,
+            "mean": official.mean,
+            "std": official.std,
+            "flip": official.flip,
+        }
+        return cls.from_model(official.model, codec, device=device, **{**released, **settings})
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | Path, **settings):
+        """A detector for a bundled model's name (``BUNDLED_MODELS``) or a model folder.
+
+        A folder's format is told by its marker file (``MODEL_FORMATS``): ``config.yaml`` is a
+        torchalign folder (``from_official``). ``settings`` go to that loader.
+
+        Raises:
+            ValueError: no bundled model of that name and no such folder, or a folder of unknown
+                format; the loader's errors for missing or bad files.
+        """
+        folder = BUNDLED_MODELS.get(str(name_or_dir), Path(name_or_dir))
+        if not folder.is_dir():
+            bundled = ", ".join(sorted(BUNDLED_MODELS)) or "none yet"
+            raise ValueError(f"{name_or_dir}: no such model folder, nor a bundled model (bundled: {bundled})")
+        for marker, loader in MODEL_FORMATS.items():
+            if (folder / marker).is_file():
+                return loader(folder, **settings)
+        raise ValueError(f"{folder}: not a model folder: it holds none of {', '.join(MODEL_FORMATS)}")
+
+    def predict(
+        self, image: ImageSource, boxes, *, flip: bool | None = None, crop: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The landmarks of every face box in an image.
+
+        Args:
+            image: a file path, a numpy array (H, W, 3) RGB, (H, W) grayscale or (H, W, 4) RGBA, uint8
+                or uint16, or a PIL image (see ``h3r.data.load_image``).
+            boxes: (F, 4+) rows x1, y1, x2, y2 in image pixels (array-like); further columns, such as
+                a detector's score, are ignored. Boxes may reach outside the image (black padding).
+            flip: run the flip test; ``None`` means the detector's ``flip``.
+            crop: ``"exact"`` or ``"official"`` (see the module docstring); ``None`` means the
+                detector's ``crop``.
+
+        Returns:
+            ``(landmarks, scores)``: (F, K, 2) float32 (x, y) image pixels and (F, K) float32 scores.
+
+        Raises:
+            ValueError: boxes not of shape (F, 4+), or a box that is not finite, inverted, of zero area
+                or wholly outside the image (the message names its index); an unknown crop mode, or a
+                flip test without a flip permutation.
+            h3r.data.ImageError: (a ``ValueError``) an image that cannot be read, naming it.
+        """
+        flip = self.flip if flip is None else flip
+        crop = self.crop if crop is None else crop
+        self._check_options(crop, flip)
+        pixels = load_image(image)
+        rows = _as_boxes(boxes)
+        landmarks = np.zeros((len(rows), self.num_landmarks, 2), np.float32)
+        scores = np.zeros((len(rows), self.num_landmarks), np.float32)
+        for start in range(0, len(rows), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            crops, to_image = self._crops(pixels, rows[chunk], start, crop)
+            in_crops, scores[chunk] = self._landmarks_in_crops(crops, flip)
+            landmarks[chunk] = transform_points(to_image, in_crops)
+        return landmarks, scores
+
+    def _check_options(self, crop: str, flip: bool) -> None:
+        if crop not in CROP_MODES:
+            raise ValueError(f"crop must be one of {', '.join(CROP_MODES)}; got {crop!r}")
+        if flip and self.flip_permutation is None:
+            raise ValueError("the flip test needs a flip_permutation; give one or use flip=False")
+
+    def _crops(self, image: np.ndarray, boxes: np.ndarray, first: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """(B, S, S, 3) uint8 crops of (B, 4) boxes and their (B, 3, 3) crop → image matrices.
+
+        ``first`` is the index of ``boxes[0]`` among all the boxes, for error messages.
+        """
+        crops, matrices = [], []
+        for index, box in enumerate(boxes, start=first):
+            try:
+                crop, to_image = self._crop(image, box, mode)
+            except ValueError as error:
+                raise ValueError(f"box {index}: {error}") from None
+            crops.append(crop)
+            matrices.append(to_image)
+        return np.stack(crops), np.stack(matrices)
+
+    def _crop(self, image: np.ndarray, box: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """One (S, S, 3) uint8 crop and its (3, 3) crop pixels → image pixels matrix."""
+        size = self.input_size
+        if mode == "exact":
+            crop, matrix = crop_exact(image, box, size, self.crop_scale)
+            return crop, invert(matrix)
+        crop, _ = crop_official(image, box, size, self.crop_scale)
+        x0, y0, x1, _ = official_crop_rect(box, self.crop_scale).astype(np.float64)
+        k = (x1 - x0) / size
+        return crop, np.array([[k, 0.0, x0], [0.0, k, y0], [0.0, 0.0, 1.0]])
+
+    def _landmarks_in_crops(self, crops: np.ndarray, flip: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(B, S, S, 3) uint8 crops → (B, K, 2) float64 landmarks in crop pixels and (B, K) scores."""
+        batch = normalize(crops, self.mean, self.std)
+        if flip:
+            batch = torch.cat([batch, batch.flip(-1)])
+        with torch.no_grad():
+            keypoints, scores = self.runner(batch.to(self.device))
+        keypoints, scores = _numpy(keypoints), _numpy(scores)
+        if not flip:
+            return keypoints, scores
+        count, permutation = len(crops), list(self.flip_permutation)
+        mirrored = keypoints[count:, permutation]
+        mirrored[..., 0] = self.input_size - 1 - mirrored[..., 0]
+        return (keypoints[:count] + mirrored) / 2, (scores[:count] + scores[count:, permutation]) / 2
+
+
+def _as_boxes(boxes) -> np.ndarray:
+    """(F, 4) float64 x1, y1, x2, y2 from array-like (F, 4+) rows; (0, 4) for an empty list."""
+    try:
+        rows = np.asarray(boxes, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"boxes must be (F, 4+) numbers x1, y1, x2, y2, ...: {error}") from None
+    if rows.size == 0:
+        return np.zeros((0, 4))
+    if rows.ndim != 2 or rows.shape[1] < 4:
+        raise ValueError(f"boxes must have shape (F, 4+) (x1, y1, x2, y2, ...), got {rows.shape}; one box is [box]")
+    return rows[:, :4]
+
+
+def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A runner's output as a float64 numpy array, whatever its type and device."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+BUNDLED_MODELS: dict[str, Path] = {}
+"""Names of the models shipped with the package → their folders (none yet)."""
+
+MODEL_FORMATS: dict[str, Callable[..., LandmarkDetector]] = {"config.yaml": LandmarkDetector.from_official}
+"""A model folder's marker file → the loader of folders of that format, tried in order."""

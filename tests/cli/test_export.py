@@ -1,0 +1,81 @@
+"""``h3r export onnx``: writes a self-describing ONNX file from a torchalign model folder, with clear errors."""
+
+import sys
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from h3r.cli.export import official_network, resolve_model
+from h3r.cli.main import cli
+from h3r.inference.onnx import OnnxRunner, max_difference
+from h3r.models import build_model
+from h3r.models.official import torchalign_names
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+SIZE, LANDMARKS, FLIP_ORDER = 64, 5, [4, 3, 2, 1, 0]
+
+
+@pytest.fixture(scope="session")
+def torchalign_dir(tmp_path_factory):
+    """A model folder in the authors' format (config.yaml + model.pth) holding a random MobileNetV2."""
+    folder = tmp_path_factory.mktemp("torchalign") / "tiny_mobilenet_64x64"
+    folder.mkdir()
+    torch.manual_seed(0)  # session fixtures run before conftest's per-test seed
+    model = build_model("mobilenetv2", num_landmarks=LANDMARKS, head="binary", head_channels=32)
+    names = torchalign_names(model)
+    torch.save({names[key]: tensor for key, tensor in model.state_dict().items()}, folder / "model.pth")
+    config = {
+        "INPUT": {"SIZE": [SIZE, SIZE], "SCALE": 1.4, "FLIP_ORDER": FLIP_ORDER},
+        "BACKBONE": {"ARCH": "mobilenetv2"},
+        "HEATMAP": {"IN_CHANNEL": 152, "PROJ_CHANNEL": 32, "OUT_CHANNEL": LANDMARKS, "TOPK": 4},
+    }
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+def test_export_writes_a_self_describing_file(torchalign_dir, tmp_path):
+    output = tmp_path / "tiny.onnx"
+    result = CliRunner().invoke(cli, ["export", "onnx", "--model", str(torchalign_dir), str(output), "--opset", "18"])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {output}" in result.output and "ONNX opset 18" in result.output
+    assert f"crops     tensor(float) (N, 3, {SIZE}, {SIZE})" in result.output
+    assert f"keypoints tensor(float) (N, {LANDMARKS}, 2)" in result.output
+    assert "ONNX Runtime vs PyTorch on 3 random crops: max landmark difference" in result.output
+    runner = OnnxRunner(output)
+    meta = runner.metadata
+    assert (meta["input_size"], meta["num_landmarks"], meta["topk"], meta["crop_scale"]) == ((SIZE, SIZE), 5, 4, 1.4)
+    assert (meta["flip_permutation"], meta["flip"], meta["source"]) == (FLIP_ORDER, True, "tiny_mobilenet_64x64")
+    assert meta["mean"] == (0.485, 0.456, 0.406)
+    network = official_network(resolve_model(str(torchalign_dir)))
+    assert network.codec.topk == 4
+    assert max_difference(network, runner, torch.randn(2, 3, SIZE, SIZE)) <= 1e-3
+
+
+def test_bad_inputs_get_clear_messages(torchalign_dir, tmp_path):
+    runner = CliRunner()
+    output = str(tmp_path / "out.onnx")
+    result = runner.invoke(cli, ["export", "onnx", "--model", str(tmp_path / "nowhere"), output])
+    assert result.exit_code == 2 and "model folder not found" in result.output and "--model" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(cli, ["export", "onnx", "--model", str(empty), output])
+    assert result.exit_code == 2 and f"{empty / 'config.yaml'}: file not found" in result.output
+    result = runner.invoke(cli, ["export", "onnx", "--model", str(torchalign_dir), str(tmp_path / "no" / "out.onnx")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    result = runner.invoke(cli, ["export", "onnx", "--model", str(torchalign_dir), str(tmp_path)])
+    assert result.exit_code == 2 and "is a directory" in result.output
+    result = runner.invoke(cli, ["export", "onnx", "--model", str(torchalign_dir), output, "--opset", "9"])
+    assert result.exit_code == 2 and "9 is not in the range 13<=x<=20" in result.output
+    result = runner.invoke(cli, ["export", "onnx", output])
+    assert result.exit_code == 2 and "Missing option '--model'" in result.output
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_missing_onnx_package_is_named(torchalign_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    result = CliRunner().invoke(cli, ["export", "onnx", "--model", str(torchalign_dir), str(tmp_path / "out.onnx")])
+    assert result.exit_code == 1 and "ONNX export needs the Python module 'onnx': pip install 'onnx'" in result.output
