@@ -120,17 +120,17 @@ def test_box_problems_found_on_the_image_name_it_and_the_box(model_dir, tmp_path
 def test_without_boxes_the_faces_are_detected(model_dir, tmp_path, monkeypatch):
     seen = []
 
-    def detect_faces(image):
-        seen.append(image.shape)
+    def detect_faces(image, detector):
+        seen.append((image.shape, detector))
         return np.array([[10.0, 10.0, 70.0, 60.0, 0.9], [60.0, 30.0, 110.0, 85.0, 0.5]])
 
-    monkeypatch.setattr("h3r.inference.face_detection.detect_faces", detect_faces)
+    monkeypatch.setattr("h3r.cli.predict.detect_faces", detect_faces)
     image = write_image(tmp_path / "face.png")
     (tmp_path / "face.png.bbox").write_text("not used unless asked for\n")
     json_path = tmp_path / "result.json"
-    result = run(image, "--model", model_dir, "--json", json_path)
+    result = run(image, "--model", model_dir, "--json", json_path, "--detector", "dlib-hog")
     assert result.exit_code == 0, result.output
-    assert seen == [(90, 120, 3)]
+    assert seen == [((90, 120, 3), "dlib-hog")]
     faces = json.loads(json_path.read_text())["images"][0]["faces"]
     assert [face["box"] for face in faces] == [[10.0, 10.0, 70.0, 60.0], [60.0, 30.0, 110.0, 85.0]]
 
@@ -193,3 +193,19 @@ def test_reproduces_the_authors_landmarks(official_dir, official_reference, tmp_
     (face,) = json.loads(json_path.read_text())["images"][0]["faces"]
     expected = np.array(official_reference["wflw/mobilenet_256x256_p2"]["demo2.jpg"]["landmarks_flip"][0])
     assert np.linalg.norm(np.array(face["landmarks"]) - expected, axis=-1).mean() <= 0.05
+
+
+def test_the_default_face_detector_finds_the_demo_face(official_dir, tmp_path):
+    """No mocks: the offline detector finds the face, and the landmarks sit inside the authors' box."""
+    json_path = tmp_path / "demo.json"
+    model = official_dir / "models" / "wflw_mobilenet_128x128_p2"
+    result = run(official_dir / "images" / "demo.jpg", "--model", model, "--json", json_path, "--no-flip")
+    assert result.exit_code == 0, result.output
+    faces = json.loads(json_path.read_text())["images"][0]["faces"]
+    x1, y1, x2, y2 = map(float, (official_dir / "images" / "demo.jpg.bbox").read_text().split()[:4])
+    assert len(faces) == 1
+    landmarks = np.array(faces[0]["landmarks"])
+    assert landmarks.shape == (98, 2)
+    margin = 0.1 * (x2 - x1)
+    assert (landmarks[:, 0] > x1 - margin).all() and (landmarks[:, 0] < x2 + margin).all()
+    assert (landmarks[:, 1] > y1 - margin).all() and (landmarks[:, 1] < y2 + margin).all()

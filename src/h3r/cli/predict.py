@@ -17,7 +17,7 @@ import dataclasses
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,6 +30,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from h3r.data import load_image
 from h3r.inference.detector import CROP_MODES, LandmarkDetector
+from h3r.inference.face_detection import DETECTORS, detect_faces
+
+BoxSource = Callable[[Path, np.ndarray], np.ndarray]
+"""(image path, (H, W, 3) image) → (F, 4) boxes x1, y1, x2, y2 in image pixels."""
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 RUNTIMES = ("torch", "onnxruntime")
@@ -45,6 +49,8 @@ class BoxFileError(ValueError):
               help="Model folder (the authors' torchalign folders: config.yaml + model.pth) or bundled model name.")
 @click.option("--boxes", "boxes_path", type=click.Path(exists=True, path_type=Path),
               help="Box file (one image only) or folder of <image name>.bbox files; default: detect the faces.")
+@click.option("--detector", "face_detector", type=click.Choice(list(DETECTORS)), default="dlib-hog-up1",
+              show_default=True, help="Face detector used without --boxes (dlib-hog-up1 also finds faces of 40-80 px).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the overlay PNGs (<image stem>_landmarks.png), created if needed.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -59,7 +65,8 @@ class BoxFileError(ValueError):
               help="Faces per network call; small batches run fastest on a CPU, raise it on a GPU.")
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads of the runtime; default: its own (one per core). 1 avoids stalls on busy machines.")
-def predict(inputs, model_name, boxes_path, out_dir, json_path, crop, flip, runtime, onnx_path, batch_size, threads):
+def predict(inputs, model_name, boxes_path, face_detector, out_dir, json_path, crop, flip, runtime, onnx_path,
+            batch_size, threads):
     """Find the landmarks of the faces in images (files, or folders of jpg/jpeg/png/bmp/ppm/webp images).
 
     Writes an overlay PNG per image into --out and/or all results into --json, and prints a summary.
@@ -78,7 +85,7 @@ def predict(inputs, model_name, boxes_path, out_dir, json_path, crop, flip, runt
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--model") from None
     with _runtime(detector, runtime, onnx_path, threads) as detector:
-        _predict_all(images, detector, boxes_path, out_dir, json_path)
+        _predict_all(images, detector, _box_source(boxes_path, face_detector), out_dir, json_path)
 
 
 def expand_images(inputs: tuple[Path, ...]) -> list[Path]:
@@ -163,7 +170,7 @@ def _export(detector: LandmarkDetector, path: Path, export_onnx) -> Path:
     return export_onnx(detector.runner, path, metadata=metadata)
 
 
-def _predict_all(images: list[Path], detector: LandmarkDetector, boxes_path: Path | None,
+def _predict_all(images: list[Path], detector: LandmarkDetector, find_boxes: BoxSource,
                  out_dir: Path | None, json_path: Path | None) -> None:
     """Process every image, reporting and skipping failures; write the JSON even if interrupted."""
     if out_dir is not None:
@@ -175,7 +182,7 @@ def _predict_all(images: list[Path], detector: LandmarkDetector, boxes_path: Pat
         with Progress(*columns, console=errors, transient=True) as progress:
             for path in progress.track(images, description="predicting"):
                 try:
-                    entry, spent = _predict_one(path, detector, boxes_path, out_dir, overlays)
+                    entry, spent = _predict_one(path, detector, find_boxes, out_dir, overlays)
                 except (ValueError, OSError) as error:
                     message = str(error).strip().splitlines()[0]
                     progress.console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
@@ -191,7 +198,7 @@ def _predict_all(images: list[Path], detector: LandmarkDetector, boxes_path: Pat
         raise click.exceptions.Exit(1)
 
 
-def _predict_one(path: Path, detector: LandmarkDetector, boxes_path: Path | None,
+def _predict_one(path: Path, detector: LandmarkDetector, find_boxes: BoxSource,
                  out_dir: Path | None, overlays: set[Path]) -> tuple[dict, float]:
     """The JSON entry of one image and the seconds spent finding its landmarks.
 
@@ -199,7 +206,7 @@ def _predict_one(path: Path, detector: LandmarkDetector, boxes_path: Path | None
     adds the name.
     """
     image = load_image(path)
-    boxes = _boxes_for(path, image, boxes_path)
+    boxes = find_boxes(path, image)
     start = time.perf_counter()
     try:
         landmarks, scores = detector.predict(image, boxes)
@@ -220,16 +227,18 @@ def _predict_one(path: Path, detector: LandmarkDetector, boxes_path: Path | None
     return entry, spent
 
 
-def _boxes_for(path: Path, image: np.ndarray, boxes_path: Path | None) -> np.ndarray:
-    """(F, 4) boxes of one image: from its box file, or from the face detector."""
-    if boxes_path is None:
-        from h3r.inference.face_detection import detect_faces
+def _box_source(boxes_path: Path | None, face_detector: str) -> BoxSource:
+    """A function giving the (F, 4) boxes of an image: from its box file, or from the face detector."""
+    if boxes_path is not None:
+        return lambda path, image: read_boxes(boxes_path if boxes_path.is_file() else boxes_path / f"{path.name}.bbox")
 
+    def detect(path: Path, image: np.ndarray) -> np.ndarray:
         try:
-            return detect_faces(image)[:, :4]
+            return detect_faces(image, face_detector)[:, :4]
         except ImportError as error:
             raise click.ClickException(str(error)) from None
-    return read_boxes(boxes_path if boxes_path.is_file() else boxes_path / f"{path.name}.bbox")
+
+    return detect
 
 
 def _overlay_path(out_dir: Path, image_path: Path, taken: set[Path]) -> Path:
