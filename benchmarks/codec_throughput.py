@@ -1,6 +1,6 @@
 """Encode and decode throughput of every codec: 68 landmarks, 64x64 heatmaps, batch 32, CPU.
 
-Run: python benchmarks/codec_throughput.py [--device cpu|cuda]
+Run: python benchmarks/codec_throughput.py [--device cpu|cuda] [--threads N]
 """
 
 import argparse
@@ -25,8 +25,11 @@ def measure(statement, **globals_) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (1: immune to OpenMP stalls when other jobs share the cores)")
     args = parser.parse_args()
     tune_allocator()
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     keypoints = 16 + torch.rand(BATCH, LANDMARKS, 2, device=device) * (INPUT_SIZE - 48)
     table = Table(title=f"Codec throughput, batch {BATCH} x {LANDMARKS} landmarks, "
