@@ -28,8 +28,6 @@ missing are reported and skipped.
 """
 
 import argparse
-import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from machine import describe_machine
 from PIL import Image
 
 from h3r.inference.face_detection import DETECTORS, Calibration, haar_boxes
@@ -186,14 +185,8 @@ def demo_row(config: Config, images: Path) -> str:
     return " ".join(cells) + f"   {found:2d}/{len(references)} ({len(detections)} boxes)"
 
 
-def describe_machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
+def describe_machine_and_libraries() -> str:
+    versions = []
     for module in ("cv2", "dlib"):
         try:
             lib = __import__(module)
@@ -201,7 +194,7 @@ def describe_machine() -> str:
             versions.append(f"{module} {lib.__version__}{threads}")
         except ImportError:
             versions.append(f"{module} absent")
-    return f"{cpu}, {os.cpu_count()} logical cores; " + ", ".join(versions)
+    return f"{describe_machine()}; numpy {np.__version__}, " + ", ".join(versions)
 
 
 def main() -> None:
@@ -214,7 +207,7 @@ def main() -> None:
                         help="only fit and print each registered detector's Calibration (on rescaled crops)")
     args = parser.parse_args()
     faces = load_faces(args.data, args.limit)
-    print(f"{len(faces)} faces from {args.data}\nmachine: {describe_machine()}")
+    print(f"{len(faces)} faces from {args.data}\nmachine: {describe_machine_and_libraries()}")
     if args.fit:
         print_fits(faces)
         return

@@ -15,25 +15,13 @@ import torch
 import yaml
 from torch import nn
 
+from h3r.data.datasets.schemes import WFLW_98
 from h3r.models.landmark_model import LandmarkNet, build_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-WFLW_FLIP_PERMUTATION = [
-    *range(32, -1, -1),
-    46, 45, 44, 43, 42, 50, 49, 48, 47,
-    37, 36, 35, 34, 33, 41, 40, 39, 38,
-    *range(51, 55),
-    59, 58, 57, 56, 55,
-    72, 71, 70, 69, 68, 75, 74, 73,
-    64, 63, 62, 61, 60, 67, 66, 65,
-    *range(82, 75, -1),
-    *range(87, 82, -1),
-    *range(92, 87, -1),
-    95, 94, 93,
-    97, 96,
-]  # fmt: skip
+WFLW_FLIP_PERMUTATION = list(WFLW_98.flip_permutation)  # torchalign's default FLIP_ORDER
 
 TORCHALIGN_DEFAULTS = {
     "INPUT": {
