@@ -4,8 +4,10 @@ import click
 
 from h3r import __version__
 from h3r.cli.analyze import analyze
+from h3r.cli.evaluate import evaluate
 from h3r.cli.export import export
 from h3r.cli.predict import predict
+from h3r.cli.train import train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,5 +17,7 @@ def cli() -> None:
 
 
 cli.add_command(analyze)
+cli.add_command(evaluate)
 cli.add_command(export)
 cli.add_command(predict)
+cli.add_command(train)

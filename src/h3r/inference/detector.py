@@ -173,14 +173,17 @@ class LandmarkDetector:
     def from_pretrained(cls, name_or_dir: str | Path, **settings):
         """A detector for a bundled model's name (``BUNDLED_MODELS``) or a model folder.
 
-        A folder's format is told by its marker file (``MODEL_FORMATS``): ``config.yaml`` is a
-        torchalign folder (``from_official``). ``settings`` go to that loader.
+        A folder's format is told by its marker file (``MODEL_FORMATS``): ``best.ckpt`` or ``last.ckpt``
+        is an ``h3r train`` run, ``config.yaml`` alone a torchalign folder (``from_official``); a
+        ``.ckpt`` file is one checkpoint of a run. ``settings`` go to that loader.
 
         Raises:
             ValueError: no bundled model of that name and no such folder, or a folder of unknown
                 format; the loader's errors for missing or bad files.
         """
         folder = BUNDLED_MODELS.get(str(name_or_dir), Path(name_or_dir))
+        if folder.is_file() and folder.suffix == ".ckpt":
+            return _from_training_run(folder, **settings)
         if not folder.is_dir():
             bundled = ", ".join(sorted(BUNDLED_MODELS)) or "none yet"
             raise ValueError(f"{name_or_dir}: no such model folder, nor a bundled model (bundled: {bundled})")
@@ -297,5 +300,16 @@ def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
 BUNDLED_MODELS: dict[str, Path] = {}
 """Names of the models shipped with the package → their folders (none yet)."""
 
-MODEL_FORMATS: dict[str, Callable[..., LandmarkDetector]] = {"config.yaml": LandmarkDetector.from_official}
+def _from_training_run(path: Path, **settings) -> LandmarkDetector:
+    """A detector for an ``h3r train`` checkpoint or run folder (imported late: the engine imports us)."""
+    from h3r.engine.checkpoint import load_detector
+
+    return load_detector(path, **settings)
+
+
+MODEL_FORMATS: dict[str, Callable[..., LandmarkDetector]] = {
+    "best.ckpt": _from_training_run,
+    "last.ckpt": _from_training_run,
+    "config.yaml": LandmarkDetector.from_official,
+}
 """A model folder's marker file → the loader of folders of that format, tried in order."""

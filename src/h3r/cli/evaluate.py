@@ -1,0 +1,137 @@
+"""``h3r evaluate``: NME, failure rate and AUC of a model on a face dataset, overall and per subset."""
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from h3r.data.datasets import DatasetError, FaceDataset, read_dataset
+from h3r.data.training_set import BOX_SOURCES
+from h3r.engine.checkpoint import is_official_folder, load_detector, read_checkpoint
+from h3r.engine.evaluate import Evaluation, default_box, evaluate_detector
+from h3r.metrics.face import plot_ced
+from h3r.utils.malloc import tune_allocator
+
+THRESHOLDS = ("0.08", "0.10")
+
+
+@click.command()
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="An h3r checkpoint (.ckpt), a run folder (its best.ckpt), or a torchalign folder.")
+@click.option("--data", "spec", required=True, metavar="READER:PATH[:SPLIT]",
+              help="The test faces, e.g. 300w:data/300W:full, wflw:data/WFLW:test (readers: 300w, wflw, cofw, "
+                   "aflw, coco).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the scores as JSON (fractions).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the CED curves (overall and per subset), e.g. ced.png.")
+@click.option("--save-predictions", "predictions_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write each face's box, landmarks (image pixels), scores and NME as JSON.")
+@click.option("--box", type=click.Choice(BOX_SOURCES), default=None,
+              help="Crop from the dataset's face boxes or the landmarks' bounding box; default: what the model "
+                   "was trained with, the landmark box where the dataset has no boxes (300-W).")
+@click.option("--flip/--no-flip", default=None, help="Flip test; default: on (the model's setting).")
+@click.option("--skip-bad", is_flag=True, help="Leave out malformed samples instead of stopping.")
+@click.option("--device", default="cuda" if torch.cuda.is_available() else "cpu", show_default=True,
+              help="Where the network runs.")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="CPU threads; default: one per core. 1 avoids stalls on busy machines.")
+def evaluate(model_path, spec, json_path, plot_path, predictions_path, box, flip, skip_bad, device, threads) -> None:
+    """Score a model on a dataset: NME, failure rate and AUC, overall and per subset.
+
+    NME uses the scheme's normaliser (300-W: outer eye corners, and inter-pupil as well); FR and AUC are
+    taken at 0.08 and 0.10. Subsets are the dataset's tags (300-W: afw/helen/lfpw/ibug, common,
+    challenging, indoor/outdoor; WFLW: its attributes). The table shows percentages, the JSON fractions.
+    """
+    tune_allocator()
+    console = Console()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        detector = load_detector(model_path, device=device)
+        faces = read_dataset(spec, skip_bad=skip_bad)
+    except (DatasetError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    if len(faces) == 0:
+        raise click.ClickException(f"{spec}: no faces to evaluate ({len(faces.skipped)} skipped as bad)")
+    for where, why in faces.skipped:
+        console.print(f"skipped {where}: {why}", soft_wrap=True, markup=False)
+    box = box or default_box(faces, _trained_box(model_path))
+    flip = detector.flip if flip is None else flip
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(faces.name, total=len(faces))
+        try:
+            result = evaluate_detector(detector, faces, box, flip, on_face=lambda: progress.advance(task))
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+    setting = {"model": str(model_path), "data": spec, "box": box, "flip": flip, "normalizer": faces.scheme.normalizer}
+    console.print(_table(result.report, faces, setting))
+    if json_path:
+        json_path.write_text(json.dumps({**setting, **result.report}, indent=2) + "\n")
+    if plot_path:
+        plot_ced(_errors_by_subset(result, faces), plot_path, threshold=0.1)
+    if predictions_path:
+        predictions_path.write_text(json.dumps(_predictions(result, faces, setting)) + "\n")
+
+
+def _trained_box(model_path: Path) -> str:
+    """The box source the model was trained with: the checkpoint's, ``"landmarks"`` for torchalign folders (P1)."""
+    if is_official_folder(model_path):
+        return "landmarks"
+    return read_checkpoint(model_path)["preprocessing"]["box"]
+
+
+def _table(report: dict, faces: FaceDataset, setting: dict) -> Table:
+    """Rows: all faces, then each subset; percentages."""
+    extra = [key for key in report if key.startswith("nme_")]
+    legend = [f"NME by {setting['normalizer']}"] + [f"NME {_short(key)} by {_kind(key)}" for key in extra]
+    flip = "on" if setting["flip"] else "off"
+    title = f"{faces.name}: {report['n']} faces, {setting['box']} box, flip test {flip}; {', '.join(legend)}"
+    table = Table(title=title)
+    for header in ("subset", "n", "NME", *(f"NME {_short(key)}" for key in extra)):
+        table.add_column(header, justify="left" if header == "subset" else "right")
+    for name in ("FR", "AUC"):
+        for threshold in THRESHOLDS:
+            table.add_column(f"{name}@{threshold}", justify="right")
+    for name, scores in {"all": report, **report["subsets"]}.items():
+        values = [scores["nme"], *(scores[key] for key in extra)]
+        values += [scores[f"{kind}@{t}"] for kind in ("fr", "auc") for t in THRESHOLDS]
+        table.add_row(name, str(scores["n"]), *(f"{value:.2%}" for value in values))
+    return table
+
+
+def _kind(key: str) -> str:
+    """``nme_inter_pupil`` → ``inter-pupil``."""
+    return key.removeprefix("nme_").replace("_", "-")
+
+
+def _short(key: str) -> str:
+    """``nme_inter_pupil`` → ``ip``: a normaliser's initials, for narrow column headers."""
+    return "".join(word[0] for word in _kind(key).split("-"))
+
+
+def _errors_by_subset(result: Evaluation, faces: FaceDataset) -> dict[str, np.ndarray]:
+    curves = {"all": result.errors}
+    for tag in result.report["subsets"]:
+        curves[tag] = result.errors[[tag in sample.subsets for sample in faces]]
+    return curves
+
+
+def _predictions(result: Evaluation, faces: FaceDataset, setting: dict) -> dict:
+    records = [
+        {
+            "image": str(sample.image_path),
+            "box": result.boxes[index].tolist(),
+            "landmarks": result.landmarks[index].tolist(),
+            "scores": result.scores[index].tolist(),
+            "nme": float(result.errors[index]),
+        }
+        for index, sample in enumerate(faces)
+    ]
+    return {**setting, "faces": records}

@@ -1,0 +1,126 @@
+"""A tiny end-to-end training run: checkpoints, logs, run-folder safety, and clear errors for bad data."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from h3r.engine.checkpoint import load_detector, model_from_checkpoint, read_checkpoint
+from h3r.engine.config import ConfigError
+from h3r.engine.train import RunError, load_faces, train
+
+
+@pytest.fixture(scope="module")
+def finished(configure, tmp_path_factory):
+    """A 2-epoch run on the tiny faces, and its config."""
+    config = configure(tmp_path_factory.mktemp("finished") / "run")
+    return train(config), config
+
+
+def test_a_run_writes_checkpoints_config_and_logs(finished):
+    result, _ = finished
+    files = {path.name for path in result.run_dir.iterdir()}
+    assert {"last.ckpt", "best.ckpt", "config.yaml", "metrics.csv"} <= files
+    assert any(name.startswith("events.out.tfevents.") for name in files)
+    assert not any(name.endswith(".tmp") for name in files)
+    assert result.epochs == 2 and len(result.history) == 2
+    assert result.best_nme == min(row["val_nme"] for row in result.history)
+    with open(result.run_dir / "metrics.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["epoch"]) for row in rows] == [1, 2]
+    columns = {"lr", "train_loss", "val_loss", "val_nme", "val_nme_inter_pupil", "val_fr@0.10", "val_auc@0.10"}
+    assert columns <= set(rows[0])
+
+
+def test_the_checkpoint_describes_itself_and_rebuilds_the_model(finished):
+    result, config = finished
+    checkpoint = read_checkpoint(result.run_dir / "last.ckpt")
+    assert checkpoint["epoch"] == 2 and checkpoint["config"] == config.to_dict()
+    assert checkpoint["codec"] == {"name": "h3r", "settings": {"input_size": 32, "stride": 4, "topk": 4}}
+    assert checkpoint["scheme"]["num_landmarks"] == 68 and len(checkpoint["scheme"]["flip_permutation"]) == 68
+    assert checkpoint["model_args"]["head"] == "binary" and checkpoint["model_args"]["width_mult"] == 0.25
+    assert {"optimizer", "scheduler", "rng", "history", "best_nme", "best_epoch"} <= set(checkpoint)
+    model = model_from_checkpoint(checkpoint)
+    for name, value in result.model.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
+    best = read_checkpoint(result.run_dir)  # a run folder means its best.ckpt
+    assert best["epoch"] == result.best_epoch
+
+
+def test_a_checkpoint_gives_a_detector_in_image_pixels(finished):
+    result, _ = finished
+    detector = load_detector(result.run_dir, batch_size=1)
+    assert detector.input_size == 32 and detector.num_landmarks == 68 and detector.flip
+    landmarks, scores = detector.predict(np.zeros((64, 64, 3), np.uint8), [[10, 10, 50, 50]])
+    assert landmarks.shape == (1, 68, 2) and scores.shape == (1, 68)
+    assert np.isfinite(landmarks).all()
+
+
+def test_an_existing_run_is_neither_overwritten_nor_resumed_by_accident(tiny):
+    config = tiny(optim={"epochs": 2})
+    first = train(config)
+    with pytest.raises(RunError, match="already exists and is not empty.*--resume.*--force"):
+        train(config)
+    with pytest.raises(RunError, match="either --resume .* or --force"):
+        train(config, resume=True, force=True)
+    again = train(config, force=True)
+    assert again.history[0]["train_loss"] == first.history[0]["train_loss"]
+    with pytest.raises(ConfigError, match="cannot resume with a different config: optim.lr changed"):
+        train(tiny(optim={"epochs": 3, "lr": 0.01}), resume=True)
+
+
+def test_resume_needs_a_last_checkpoint(tiny):
+    with pytest.raises(RunError, match="cannot resume: .*last.ckpt not found"):
+        train(tiny(), resume=True)
+
+
+def test_missing_and_empty_datasets_name_the_key(tiny, tmp_path):
+    with pytest.raises(RunError, match="data.train: .*nowhere.*not a folder"):
+        load_faces(tiny(data={"train": f"300w:{tmp_path / 'nowhere'}"}))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "bad.pts").write_text("not a pts file\n")
+    with pytest.raises(RunError, match=r"data.train: .*empty has no faces \(all 1 skipped as bad"):
+        load_faces(tiny(data={"train": f"300w:{tmp_path / 'empty'}", "skip_bad": True}))
+    with pytest.raises(RunError, match="data.val: "):
+        load_faces(tiny(data={"val": f"300w:{tmp_path / 'nowhere'}", "val_split": None}))
+
+
+def test_a_split_that_leaves_no_validation_face_is_an_error(tiny):
+    with pytest.raises(RunError, match="every_20th of the 12 faces .* leaves 12 for training and 0 for validation"):
+        load_faces(tiny(data={"val_split": "every_20th"}))
+
+
+def test_the_validation_split_is_every_nth_face(tiny):
+    train_faces, val_faces = load_faces(tiny())
+    assert (len(train_faces), len(val_faces)) == (9, 3)
+    assert not {s.image_path for s in train_faces} & {s.image_path for s in val_faces}
+
+
+def test_a_batch_larger_than_the_data_is_an_error(tiny):
+    with pytest.raises(RunError, match="optim.batch_size: 16 per process .* more than the 9 training faces"):
+        train(tiny(optim={"batch_size": 16}))
+
+
+@pytest.mark.parametrize(
+    ("codec", "loss"),
+    [({"name": "dark", "settings": {"sigma": 1.0}}, "mse"), ({"name": "soft-argmax", "settings": {}}, "l1")],
+)
+def test_heatmap_codecs_train_with_their_losses(tiny, codec, loss):
+    config = tiny(codec=codec, optim={"epochs": 2})
+    assert config.loss_name == loss
+    result = train(config)
+    assert result.model.head.__class__.__name__ == "HeatmapHead"
+    assert np.isfinite(result.history[-1]["train_loss"])
+
+
+def test_predict_takes_a_run_folder_or_a_checkpoint_file(finished):
+    """``LandmarkDetector.from_pretrained`` (what ``h3r predict --model`` calls) accepts training runs."""
+    from h3r import LandmarkDetector
+
+    result, _ = finished
+    image, box = np.zeros((64, 64, 3), np.uint8), [[10, 10, 50, 50]]
+    expected, _ = load_detector(result.run_dir).predict(image, box)
+    for source in (result.run_dir, result.run_dir / "best.ckpt"):
+        landmarks, _ = LandmarkDetector.from_pretrained(source).predict(image, box)
+        np.testing.assert_array_equal(landmarks, expected)
