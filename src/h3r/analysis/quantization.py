@@ -6,6 +6,7 @@ truth in input pixels. Every codec is judged on its own terms: a codec that deco
 logarithm of the map.
 """
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -57,9 +58,7 @@ def round_trip_errors(
 ) -> torch.Tensor:
     """Euclidean decode(ideal heatmap) error in input pixels for each of ``points`` (n, 2); returns (n,)."""
     generator = generator or torch.Generator().manual_seed(0)
-    cells = 1
-    for side in codec.heatmap_size:
-        cells *= side
+    cells = math.prod(codec.heatmap_size)
     chunk = max(1, CELLS_PER_CHUNK // cells)
     errors = []
     for start in range(0, len(points), chunk):
@@ -125,14 +124,13 @@ def plot_study(results: dict, path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
     styles = ["-", "--", ":", "-."]
     markers = ["o", "s", "^", "D", "v", "x"]
+    strides = sorted(next(iter(results["codecs"].values())), key=int)
+    sides = [input_size // int(s) for s in strides]
     for index, (name, per_stride) in enumerate(results["codecs"].items()):
-        strides = sorted(per_stride, key=int)
-        resolution = [input_size // int(s) for s in strides]
         # a log axis cannot show an exact zero: floor at 1e-12 px
         mean = [max(per_stride[s]["mean_px"], 1e-12) for s in strides]
-        axes.plot(resolution, mean, label=name, linestyle=styles[index % len(styles)],
+        axes.plot(sides, mean, label=name, linestyle=styles[index % len(styles)],
                   marker=markers[index % len(markers)])
-        sides = resolution
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
     axes.set_xticks(sides, [f"{side}\n(stride {input_size // side})" for side in sides])

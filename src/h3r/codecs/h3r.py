@@ -1,5 +1,7 @@
 """The paper's codec: randomized rounding to encode, top-k softmax averaging to decode."""
 
+import math
+
 import torch
 
 from h3r._checks import check_positive
@@ -61,9 +63,7 @@ class H3RCodec(Codec):
         super().__init__(input_size, stride, ndim)
         if sigma is not None:
             check_positive("sigma", sigma)
-        cells = 1
-        for side in self.heatmap_size:
-            cells *= side
+        cells = math.prod(self.heatmap_size)
         if not isinstance(topk, int) or isinstance(topk, bool) or not 1 <= topk <= cells:
             raise ValueError(f"topk must be an int in [1, {cells}] (the heatmap's cells), got {topk!r}")
         if heatmap not in ("logits", "probabilities"):
