@@ -61,7 +61,7 @@ def test_bad_models_and_data_are_clear_errors(trained, tmp_path):
     result = CliRunner().invoke(cli, ["evaluate", "--model", str(run), "--data", f"300w:{tmp_path / 'nowhere'}"])
     assert result.exit_code == 1 and "nowhere" in result.output
     result = CliRunner().invoke(cli, ["evaluate", "--model", str(tmp_path / "missing"), "--data", spec])
-    assert result.exit_code == 2 and "does not exist" in result.output
+    assert result.exit_code == 2 and "no such model folder or .ckpt file" in result.output
 
 
 def test_a_model_of_another_scheme_is_refused(trained):

@@ -1,4 +1,4 @@
-"""``h3r export onnx``: writes a self-describing ONNX file from a torchalign model folder, with clear errors."""
+"""``h3r export onnx``: writes a self-describing ONNX file from a torchalign folder or a training run, with clear errors."""
 
 import sys
 
@@ -7,8 +7,12 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from h3r.cli.export import official_network, resolve_model
+from engine.tiny_faces import tiny_config, write_tiny_300w
+
 from h3r.cli.main import cli
+from h3r.engine.config import validate_config
+from h3r.engine.train import train
+from h3r.inference.detector import LandmarkDetector
 from h3r.inference.onnx import OnnxRunner, max_difference
 from h3r.models import build_model
 from h3r.models.official import torchalign_names
@@ -50,7 +54,7 @@ def test_export_writes_a_self_describing_file(torchalign_dir, tmp_path):
     assert (meta["input_size"], meta["num_landmarks"], meta["topk"], meta["crop_scale"]) == ((SIZE, SIZE), 5, 4, 1.4)
     assert (meta["flip_permutation"], meta["flip"], meta["source"]) == (FLIP_ORDER, True, "tiny_mobilenet_64x64")
     assert meta["mean"] == (0.485, 0.456, 0.406)
-    network = official_network(resolve_model(str(torchalign_dir)))
+    network = LandmarkDetector.from_pretrained(torchalign_dir).runner
     assert network.codec.topk == 4
     assert max_difference(network, runner, torch.randn(2, 3, SIZE, SIZE)) <= 1e-3
 
@@ -59,20 +63,31 @@ def test_bad_inputs_get_clear_messages(torchalign_dir, tmp_path):
     runner = CliRunner()
     output = str(tmp_path / "out.onnx")
     result = runner.invoke(cli, ["export", "onnx", "--model", str(tmp_path / "nowhere"), output])
-    assert result.exit_code == 2 and "model folder not found" in result.output and "--model" in result.output
+    assert result.exit_code == 2 and "no such model folder" in result.output and "--model" in result.output
     empty = tmp_path / "empty"
     empty.mkdir()
     result = runner.invoke(cli, ["export", "onnx", "--model", str(empty), output])
-    assert result.exit_code == 2 and f"{empty / 'config.yaml'}: file not found" in result.output
+    assert result.exit_code == 2 and f"{empty}: not a model folder" in result.output
     result = runner.invoke(cli, ["export", "onnx", "--model", str(torchalign_dir), str(tmp_path / "no" / "out.onnx")])
     assert result.exit_code == 2 and "does not exist" in result.output
     result = runner.invoke(cli, ["export", "onnx", "--model", str(torchalign_dir), str(tmp_path)])
     assert result.exit_code == 2 and "is a directory" in result.output
     result = runner.invoke(cli, ["export", "onnx", "--model", str(torchalign_dir), output, "--opset", "9"])
     assert result.exit_code == 2 and "9 is not in the range 13<=x<=20" in result.output
-    result = runner.invoke(cli, ["export", "onnx", output])
-    assert result.exit_code == 2 and "Missing option '--model'" in result.output
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_export_takes_a_training_run(tmp_path):
+    faces = write_tiny_300w(tmp_path / "faces")
+    train(validate_config(tiny_config(faces, tmp_path / "run", optim={"epochs": 1, "milestones": []})))
+    output = tmp_path / "run.onnx"
+    result = CliRunner().invoke(cli, ["export", "onnx", "--model", str(tmp_path / "run"), str(output)])
+    assert result.exit_code == 0, result.output
+    meta = OnnxRunner(output).metadata
+    assert (meta["num_landmarks"], meta["input_size"], meta["source"]) == (68, (32, 32), "run")
+    assert len(meta["flip_permutation"]) == 68 and meta["flip_permutation"] != list(range(68))
+    network = LandmarkDetector.from_pretrained(tmp_path / "run").runner
+    assert max_difference(network, OnnxRunner(output), torch.randn(2, 3, 32, 32)) <= 1e-3
 
 
 def test_missing_onnx_package_is_named(torchalign_dir, tmp_path, monkeypatch):

@@ -233,10 +233,10 @@ def test_from_pretrained_loads_a_torchalign_folder(tmp_path, image):
 
 
 def test_from_pretrained_errors_name_the_problem(tmp_path):
-    with pytest.raises(ValueError, match="nowhere: no such model folder, nor a bundled model"):
+    with pytest.raises(ValueError, match="nowhere: no such model folder or .ckpt file, nor a bundled model"):
         LandmarkDetector.from_pretrained(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="empty: not a model folder: it holds none of best.ckpt, last.ckpt, config.yaml"):
+    with pytest.raises(ValueError, match="empty: not a model folder: it holds none of model.safetensors, model.json, best.ckpt, last.ckpt, config.yaml"):
         LandmarkDetector.from_pretrained(tmp_path / "empty")
     folder = write_torchalign_folder(tmp_path / "model")
     (folder / "model.pth").unlink()

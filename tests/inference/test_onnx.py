@@ -11,8 +11,9 @@ import torch
 from h3r import __version__
 from h3r.codecs import H3RCodec
 from h3r.inference.network import DecodingNetwork
-from h3r.inference.onnx import OnnxModelError, OnnxRunner, export_onnx, max_difference, official_metadata
-from h3r.models import build_model, load_official
+from h3r.inference.detector import LandmarkDetector
+from h3r.inference.onnx import OnnxModelError, OnnxRunner, export_onnx, max_difference
+from h3r.models import build_model
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -151,11 +152,10 @@ def test_export_refuses_incomplete_metadata_and_unknown_opsets(tmp_path):
 
 def official_export(official_dir, name, tmp_path_factory) -> tuple[DecodingNetwork, OnnxRunner, torch.Tensor]:
     """A released model exported to ONNX, with the authors' normalised demo crop (1, 3, S, S)."""
-    official = load_official(official_dir / "models" / name)
-    codec = H3RCodec(input_size=official.input_size, stride=official.stride, topk=official.topk)
-    network = DecodingNetwork(official.model, codec).eval()
+    detector = LandmarkDetector.from_official(official_dir / "models" / name)
+    network = detector.runner
     path = export_onnx(network, tmp_path_factory.mktemp("official") / f"{name}.onnx",
-                       metadata=official_metadata(official, name))
+                       metadata={**detector.preprocessing(), "source": name})
     demo = torch.from_numpy(np.load(official_dir / "reference" / f"{name}_demo_input.npy"))
     return network, OnnxRunner(path, threads=1), demo
 

@@ -1,6 +1,7 @@
 """``h3r evaluate``: NME, failure rate and AUC of a model on a face dataset, overall and per subset."""
 
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -12,22 +13,30 @@ from rich.table import Table
 
 from h3r.data.datasets import DatasetError, FaceDataset, read_dataset
 from h3r.data.training_set import BOX_SOURCES
-from h3r.engine.checkpoint import is_official_folder, load_detector, read_checkpoint
+from h3r.engine.checkpoint import is_official_folder, read_checkpoint
+from h3r.engine.config import validate_config
 from h3r.engine.evaluate import Evaluation, default_box, evaluate_detector
+from h3r.engine.train import load_faces
+from h3r.inference.detector import LandmarkDetector, resolve_model
 from h3r.metrics.face import plot_ced
+from h3r.pretrained.bundle import is_bundle, read_description
 from h3r.utils.malloc import tune_allocator
 
 THRESHOLDS = ("0.08", "0.10")
+VALIDATION_SPEC = "val"
+"""``--data`` value for the validation faces that the model's training config held out."""
 
 
 @click.command()
-@click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path),
-              help="An h3r checkpoint (.ckpt), a run folder (its best.ckpt), or a torchalign folder.")
-@click.option("--data", "spec", required=True, metavar="READER:PATH[:SPLIT]",
+@click.option("--model", "model_name", default="face68", show_default=True,
+              help="A bundled model's name, a bundle folder, an h3r checkpoint (.ckpt), a run folder (its best.ckpt), "
+                   "or a torchalign folder.")
+@click.option("--data", "spec", required=True, metavar="READER:PATH[:SPLIT]|val",
               help="The test faces, e.g. 300w:data/300W:full, wflw:data/WFLW:test (readers: 300w, wflw, cofw, "
-                   "aflw, coco).")
+                   "aflw, coco); or val: the validation faces held out by the model's training config (runs, "
+                   "checkpoints and bundles; the config's paths are taken from the current folder).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the scores as JSON (fractions).")
+              help="Write the scores as JSON (fractions), with the setting and the command that reproduces them.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the CED curves (overall and per subset), e.g. ced.png.")
 @click.option("--save-predictions", "predictions_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -41,7 +50,7 @@ THRESHOLDS = ("0.08", "0.10")
               help="Where the network runs.")
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads; default: one per core. 1 avoids stalls on busy machines.")
-def evaluate(model_path, spec, json_path, plot_path, predictions_path, box, flip, skip_bad, device, threads) -> None:
+def evaluate(model_name, spec, json_path, plot_path, predictions_path, box, flip, skip_bad, device, threads) -> None:
     """Score a model on a dataset: NME, failure rate and AUC, overall and per subset.
 
     NME uses the scheme's normaliser (300-W: outer eye corners, and inter-pupil as well); FR and AUC are
@@ -53,15 +62,21 @@ def evaluate(model_path, spec, json_path, plot_path, predictions_path, box, flip
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        detector = load_detector(model_path, device=device)
-        faces = read_dataset(spec, skip_bad=skip_bad)
+        model_path = resolve_model(model_name)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--model") from None
+    try:
+        description = model_description(model_path)
+        detector = LandmarkDetector.from_pretrained(model_path, device=device)
+        faces = _faces(spec, description, skip_bad)
     except (DatasetError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     if len(faces) == 0:
         raise click.ClickException(f"{spec}: no faces to evaluate ({len(faces.skipped)} skipped as bad)")
     for where, why in faces.skipped:
         console.print(f"skipped {where}: {why}", soft_wrap=True, markup=False)
-    box = box or default_box(faces, _trained_box(model_path))
+    trained_box = "landmarks" if description is None else description["preprocessing"]["box"]  # torchalign: P1
+    box = box or default_box(faces, trained_box)
     flip = detector.flip if flip is None else flip
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
@@ -70,7 +85,7 @@ def evaluate(model_path, spec, json_path, plot_path, predictions_path, box, flip
             result = evaluate_detector(detector, faces, box, flip, on_face=lambda: progress.advance(task))
         except ValueError as error:
             raise click.ClickException(str(error)) from None
-    setting = {"model": str(model_path), "data": spec, "box": box, "flip": flip, "normalizer": faces.scheme.normalizer}
+    setting = evaluation_setting(model_name, spec, faces, box, flip)
     console.print(_table(result.report, faces, setting))
     if json_path:
         json_path.write_text(json.dumps({**setting, **result.report}, indent=2) + "\n")
@@ -80,11 +95,51 @@ def evaluate(model_path, spec, json_path, plot_path, predictions_path, box, flip
         predictions_path.write_text(json.dumps(_predictions(result, faces, setting)) + "\n")
 
 
-def _trained_box(model_path: Path) -> str:
-    """The box source the model was trained with: the checkpoint's, ``"landmarks"`` for torchalign folders (P1)."""
-    if is_official_folder(model_path):
-        return "landmarks"
-    return read_checkpoint(model_path)["preprocessing"]["box"]
+def model_description(path: Path) -> dict | None:
+    """What a model says about itself (``config``, ``preprocessing``, ``scheme``, ...).
+
+    A bundle's ``model.json`` or an h3r checkpoint (a ``.ckpt`` file or run folder); None for the authors'
+    torchalign folders, which hold no training config.
+
+    Raises:
+        ValueError: (``BundleError``, ``CheckpointError``) naming the file that cannot be read.
+    """
+    if is_official_folder(path):
+        return None
+    if is_bundle(path):
+        return read_description(path)
+    return read_checkpoint(path)
+
+
+def evaluation_setting(model: str, spec: str, faces: FaceDataset, box: str, flip: bool) -> dict:
+    """How scores were measured, as ``--json`` records it beside them: model, data, box, flip test,
+    normaliser, and the command that reproduces them."""
+    return {
+        "model": model, "data": spec, "dataset": faces.name, "box": box, "flip": flip,
+        "normalizer": faces.scheme.normalizer, "command": evaluation_command(model, spec, box, flip),
+    }  # fmt: skip
+
+
+def evaluation_command(model: str, spec: str, box: str, flip: bool) -> str:
+    """The ``h3r evaluate`` command that gives these scores, its defaults spelt out."""
+    flag = "--flip" if flip else "--no-flip"
+    return shlex.join(["h3r", "evaluate", "--model", model, "--data", spec, "--box", box, flag])
+
+
+def _faces(spec: str, description: dict | None, skip_bad: bool) -> FaceDataset:
+    """The faces of a dataset spec, or for ``val`` the validation faces of the model's training config.
+
+    Raises:
+        ValueError: ``val`` for a model without a training config; ``DatasetError`` or ``RunError`` for data
+            that cannot be read.
+    """
+    if spec != VALIDATION_SPEC:
+        return read_dataset(spec, skip_bad=skip_bad)
+    if description is None:
+        raise ValueError(f"--data {VALIDATION_SPEC} needs a model trained by h3r train (a run, checkpoint or "
+                         "bundle), whose config names its validation faces; torchalign folders have none")
+    config = validate_config(description["config"], source="the model's training config")
+    return load_faces(config)[1]
 
 
 def _table(report: dict, faces: FaceDataset, setting: dict) -> Table:

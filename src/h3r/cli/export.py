@@ -1,4 +1,4 @@
-"""``h3r export``: landmark models as files for other runtimes (ONNX)."""
+"""``h3r export``: landmark models as files for other runtimes (ONNX) and as shippable bundles."""
 
 from pathlib import Path
 
@@ -6,17 +6,9 @@ import click
 import torch
 from rich.console import Console
 
-from h3r.codecs import H3RCodec
-from h3r.inference.network import DecodingNetwork
-from h3r.inference.onnx import (
-    DEFAULT_OPSET,
-    SUPPORTED_OPSETS,
-    OnnxRunner,
-    export_onnx,
-    max_difference,
-    official_metadata,
-)
-from h3r.models import OfficialModel, load_official
+from h3r.data.datasets import DatasetError, read_dataset
+from h3r.inference.detector import LandmarkDetector
+from h3r.inference.onnx import DEFAULT_OPSET, SUPPORTED_OPSETS, OnnxRunner, export_onnx, max_difference
 
 PARITY_BATCH = 3
 
@@ -26,28 +18,10 @@ def export() -> None:
     """Export landmark models to other runtimes."""
 
 
-def resolve_model(name_or_dir: str) -> OfficialModel:
-    """The model a ``--model`` option names, with its test-time settings.
-
-    Today that is a folder of the authors' torchalign code (``config.yaml`` + ``model.pth``), loaded by
-    :func:`~h3r.models.load_official`. This is the one place that maps the option to a model: bundled
-    models are to be added here by name, returning the same :class:`~h3r.models.OfficialModel`.
-
-    Raises:
-        ValueError: (:class:`~h3r.models.OfficialCheckpointError`) naming the folder or file and the problem.
-    """
-    return load_official(name_or_dir)
-
-
-def official_network(official: OfficialModel) -> DecodingNetwork:
-    """A released model and the paper's decoder (top-k softmax over its foreground logits), in eval mode."""
-    codec = H3RCodec(input_size=official.input_size, stride=official.stride, topk=official.topk)
-    return DecodingNetwork(official.model, codec).eval()
-
-
 @export.command("onnx")
-@click.option("--model", "model_name", required=True, metavar="DIR",
-              help="A released model folder of the authors' torchalign code (config.yaml + model.pth).")
+@click.option("--model", "model_name", default="face68", show_default=True,
+              help="A bundled model's name, a bundle folder, an h3r run folder or checkpoint (.ckpt), or a "
+                   "torchalign folder (config.yaml + model.pth).")
 @click.argument("output", type=click.Path(dir_okay=False, writable=True, path_type=Path))
 @click.option("--opset", default=DEFAULT_OPSET, show_default=True,
               type=click.IntRange(SUPPORTED_OPSETS.start, SUPPORTED_OPSETS.stop - 1), help="ONNX opset.")
@@ -61,18 +35,20 @@ def onnx_command(model_name: str, output: Path, opset: int) -> None:
     if not output.parent.is_dir():
         raise click.BadParameter(f"folder {str(output.parent)!r} does not exist", param_hint="OUTPUT")
     try:
-        official = resolve_model(model_name)
+        detector = LandmarkDetector.from_pretrained(model_name)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--model") from None
-    network = official_network(official)
+    network = detector.runner
+    metadata = {**detector.preprocessing(), "source": Path(model_name).name}
     try:
-        export_onnx(network, output, metadata=official_metadata(official, Path(model_name).name), opset=opset)
+        export_onnx(network, output, metadata=metadata, opset=opset)
         runner = OnnxRunner(output)
     except ImportError as error:  # onnx or onnxruntime missing: the message names the pip package
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.FileError(str(output), hint=error.strerror or str(error)) from None
-    crops = torch.randn(PARITY_BATCH, 3, *official.input_size, generator=torch.Generator().manual_seed(0))
+    size = detector.input_size
+    crops = torch.randn(PARITY_BATCH, 3, size, size, generator=torch.Generator().manual_seed(0))
     _report(Console(), runner, opset, max_difference(network, runner, crops))
 
 
@@ -89,3 +65,76 @@ def _report(console: Console, runner: OnnxRunner, opset: int, difference: float)
                   f"(top {meta['topk']}), crop scale {meta['crop_scale']}, flip test {'on' if meta['flip'] else 'off'}")
     console.print(f"ONNX Runtime vs PyTorch on {PARITY_BATCH} random crops: "
                   f"max landmark difference {difference:.2g} px")
+
+
+@export.command("bundle")
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.argument("output", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default="face68", show_default=True, help="The bundle's name (a bundled model's short name).")
+@click.option("--test-data", "test_spec", metavar="READER:PATH[:SPLIT]",
+              help="Also score the model on these faces for the card, e.g. 300w:../shared/data/300w-private:test.")
+@click.option("--training-command", help="The command that trained the run; default: h3r train RUN/config.yaml.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for the scoring; default: one per core.")
+def bundle_command(run: Path, output: Path, name: str, test_spec: str | None, training_command: str | None,
+                   threads: int | None) -> None:
+    """Make a shippable bundle (safetensors weights, model.json, MODEL_CARD.md) of a training run.
+
+    RUN is an `h3r train` run folder (its best.ckpt) or one .ckpt file. The model is scored with the flip
+    test on the validation faces its config held out and, with --test-data, on a test set; the scores
+    and the commands that reproduce them go into model.json and the card. Paths in the run's config are
+    read from the current folder.
+    """
+    from h3r.cli.evaluate import evaluation_setting
+    from h3r.engine.checkpoint import detector_from_description, model_from_checkpoint, read_checkpoint
+    from h3r.engine.config import validate_config
+    from h3r.engine.evaluate import evaluate_detector
+    from h3r.engine.train import load_faces
+    from h3r.pretrained.bundle import bundle_description, bundle_weights, write_bundle
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        checkpoint = read_checkpoint(run)
+        config = validate_config(checkpoint["config"], source=f"{run}: its training config")
+        train_faces, val_faces = load_faces(config)
+        test_faces = None if test_spec is None else read_dataset(test_spec)
+    except (DatasetError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    detector = detector_from_description(checkpoint, model_from_checkpoint(checkpoint))
+    box = checkpoint["preprocessing"]["box"]
+    metrics = {}
+    for split, spec, faces in (("validation", "val", val_faces), ("test", test_spec, test_faces)):
+        if faces is None:
+            metrics[split] = None
+            continue
+        try:
+            report = evaluate_detector(detector, faces, box, flip=True).report
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        metrics[split] = {**evaluation_setting(name, spec, faces, box, True), **report}
+    run_dir = run if run.is_dir() else run.parent
+    description = bundle_description(
+        checkpoint,
+        name=name,
+        source=str(run / "best.ckpt" if run.is_dir() else run),
+        training_command=training_command or f"h3r train {run_dir / 'config.yaml'}",
+        metrics=metrics,
+        faces={"train": len(train_faces), "validation": len(val_faces), "subsets": _subset_counts(train_faces, val_faces)},
+    )
+    write_bundle(output, bundle_weights(checkpoint), description)
+    console = Console()
+    console.print(f"wrote {output}: {', '.join(sorted(p.name for p in output.iterdir()))}")
+    for split, report in metrics.items():
+        if report is not None:
+            console.print(f"  {split}: {report['dataset']}, {report['n']} faces, NME {report['nme']:.2%}, "
+                          f"FR@0.10 {report['fr@0.10']:.2%}")
+
+
+def _subset_counts(*datasets) -> dict[str, int]:
+    """Faces per subset tag (300-W: afw, helen, lfpw), over ``datasets``."""
+    counts: dict[str, int] = {}
+    for faces in datasets:
+        for sample in faces:
+            for tag in sample.subsets:
+                counts[tag] = counts.get(tag, 0) + 1
+    return dict(sorted(counts.items()))

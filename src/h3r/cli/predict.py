@@ -44,9 +44,12 @@ class BoxFileError(ValueError):
 
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--model", "model_name", required=True,
-              help="Model folder (the authors' torchalign folders: config.yaml + model.pth) or bundled model name.")
+@click.argument("inputs", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--example", is_flag=True,
+              help="Add the example photograph that matplotlib ships (Grace Hopper, public domain): no download.")
+@click.option("--model", "model_name", default="face68", show_default=True,
+              help="A bundled model's name, a bundle folder, an h3r run folder or checkpoint (.ckpt), or a "
+                   "torchalign folder (config.yaml + model.pth).")
 @click.option("--boxes", "boxes_path", type=click.Path(exists=True, path_type=Path),
               help="Box file (one image only) or folder of <image name>.bbox files; default: detect the faces.")
 @click.option("--detector", "face_detector", type=click.Choice(list(DETECTORS)), default="dlib-hog-up1",
@@ -65,12 +68,16 @@ class BoxFileError(ValueError):
               help="Faces per network call; small batches run fastest on a CPU, raise it on a GPU.")
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads of the runtime; default: its own (one per core). 1 avoids stalls on busy machines.")
-def predict(inputs, model_name, boxes_path, face_detector, out_dir, json_path, crop, flip, runtime, onnx_path,
+def predict(inputs, example, model_name, boxes_path, face_detector, out_dir, json_path, crop, flip, runtime, onnx_path,
             batch_size, threads):
     """Find the landmarks of the faces in images (files, or folders of jpg/jpeg/png/bmp/ppm/webp images).
 
     Writes an overlay PNG per image into --out and/or all results into --json, and prints a summary.
     """
+    if example:
+        inputs = (*inputs, example_image())
+    if not inputs:
+        raise click.UsageError("give images or folders of images (or --example)")
     images = expand_images(inputs)
     if boxes_path is not None and boxes_path.is_file() and len(images) > 1:
         raise click.BadParameter(f"a box file serves one image, got {len(images)} images; "
@@ -86,6 +93,14 @@ def predict(inputs, model_name, boxes_path, face_detector, out_dir, json_path, c
         raise click.BadParameter(str(error), param_hint="--model") from None
     with _runtime(detector, runtime, onnx_path, threads) as detector:
         _predict_all(images, detector, _box_source(boxes_path, face_detector), out_dir, json_path)
+
+
+def example_image() -> Path:
+    """A public-domain portrait that needs no download: ``grace_hopper.jpg`` of matplotlib's sample data (512x600,
+    U.S. Navy photograph)."""
+    from matplotlib import cbook
+
+    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
 
 
 def expand_images(inputs: tuple[Path, ...]) -> list[Path]:
@@ -147,7 +162,7 @@ def _runtime(
         raise click.ClickException(f"--runtime onnxruntime is not available: {error}") from None
     with tempfile.TemporaryDirectory() as folder:
         try:
-            path = onnx_path or _export(detector, Path(folder) / "model.onnx", export_onnx)
+            path = onnx_path or export_onnx(detector.runner, Path(folder) / "model.onnx", metadata=detector.preprocessing())
             runner = OnnxRunner(path, threads=threads)
         except (ImportError, ValueError) as error:
             raise click.ClickException(str(error)) from None
@@ -157,17 +172,6 @@ def _runtime(
                 f"{path} takes (H, W) = {runner.input_size} crops and gives {runner.num_landmarks} landmarks, "
                 f"the model {expected[0]} and {expected[1]}", param_hint="--onnx")
         yield dataclasses.replace(detector, runner=runner, device="cpu")
-
-
-def _export(detector: LandmarkDetector, path: Path, export_onnx) -> Path:
-    metadata = {
-        "crop_scale": detector.crop_scale,
-        "flip": detector.flip,
-        "flip_permutation": list(detector.flip_permutation or range(detector.num_landmarks)),
-        "mean": list(detector.mean),
-        "std": list(detector.std),
-    }
-    return export_onnx(detector.runner, path, metadata=metadata)
 
 
 def _predict_all(images: list[Path], detector: LandmarkDetector, find_boxes: BoxSource,

@@ -18,6 +18,7 @@ tensors, so it loads with ``weights_only=True``:
 import os
 import random
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +28,15 @@ from h3r.codecs import build_codec
 from h3r.data import IMAGENET_MEAN, IMAGENET_STD
 from h3r.inference.detector import LandmarkDetector
 from h3r.models import LandmarkNet, build_model
+from h3r.utils.formats import check_format
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CheckpointError",
     "checkpoint_metadata",
+    "build_network",
     "copy_atomically",
+    "detector_from_description",
     "is_official_folder",
     "load_detector",
     "model_from_checkpoint",
@@ -127,19 +131,23 @@ def read_checkpoint(path: str | Path) -> dict:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001
         raise CheckpointError(f"{path}: cannot read the checkpoint: {str(error).splitlines()[0]}") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an h3r checkpoint (no format: {CHECKPOINT_FORMAT!r})")
-    if checkpoint.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint version {checkpoint.get('version')!r}; this h3r reads version {CHECKPOINT_VERSION}"
-        )
+    check_format(checkpoint, path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "checkpoint", CheckpointError)
     return checkpoint
 
 
 def model_from_checkpoint(checkpoint: dict) -> LandmarkNet:
     """The network of a checkpoint (see ``read_checkpoint``) with its weights, in eval mode."""
-    model = build_model(**checkpoint["model_args"])
-    model.load_state_dict(checkpoint["model"])
+    return build_network(checkpoint["model_args"], checkpoint["model"])
+
+
+def build_network(model_args: dict, state_dict: Mapping[str, torch.Tensor]) -> LandmarkNet:
+    """``build_model(**model_args)`` holding ``state_dict`` (every key, strictly), in eval mode.
+
+    Raises:
+        RuntimeError: (torch's) keys or shapes of ``state_dict`` that do not fit the network.
+    """
+    model = build_model(**model_args)
+    model.load_state_dict(state_dict)
     return model.eval()
 
 
@@ -157,16 +165,31 @@ def load_detector(path: str | Path, *, device: torch.device | str = "cpu", **set
     if is_official_folder(path):
         return LandmarkDetector.from_official(path, device=device, **settings)
     checkpoint = read_checkpoint(path)
-    preprocessing = checkpoint["preprocessing"]
-    codec = build_codec(checkpoint["codec"]["name"], **checkpoint["codec"]["settings"])
+    return detector_from_description(checkpoint, model_from_checkpoint(checkpoint), device=device, **settings)
+
+
+def detector_from_description(
+    description: dict, model: LandmarkNet, *, device: torch.device | str = "cpu", **settings
+) -> LandmarkDetector:
+    """A ``LandmarkDetector`` running ``model`` as a checkpoint or bundle describes it.
+
+    Args:
+        description: the ``checkpoint_metadata`` part of a checkpoint, or a bundle's ``model.json``:
+            ``codec`` (name and settings), ``scheme`` (its ``flip_permutation``) and ``preprocessing``
+            (``crop_scale``, ``mean``, ``std``).
+        model: its network, e.g. ``model_from_checkpoint(checkpoint)``.
+        device: where the network runs.
+        settings: override the detector's attributes; the flip test is on unless ``flip=False``.
+    """
+    preprocessing = description["preprocessing"]
+    codec = build_codec(description["codec"]["name"], **description["codec"]["settings"])
     stored = {
         "crop_scale": preprocessing["crop_scale"],
-        "flip_permutation": tuple(checkpoint["scheme"]["flip_permutation"]),
+        "flip_permutation": tuple(description["scheme"]["flip_permutation"]),
         "mean": tuple(preprocessing["mean"]),
         "std": tuple(preprocessing["std"]),
         "flip": True,
     }
-    model = model_from_checkpoint(checkpoint)
     return LandmarkDetector.from_model(model, codec, device=device, **{**stored, **settings})
 
 

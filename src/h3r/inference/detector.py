@@ -36,6 +36,7 @@ likewise; then the average is mapped back to the image.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,9 @@ from h3r.data import (
 )
 from h3r.inference.network import DecodingNetwork
 from h3r.models import load_official
+from h3r.pretrained import DESCRIPTION_FILE, WEIGHTS_FILE
 
-__all__ = ["BUNDLED_MODELS", "CROP_MODES", "MODEL_FORMATS", "LandmarkDetector", "Runner"]
+__all__ = ["BUNDLED_MODELS", "CROP_MODES", "MODEL_FORMATS", "LandmarkDetector", "Runner", "resolve_model"]
 
 Runner = Callable[[torch.Tensor], tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray]]
 """(N, 3, S, S) normalised float32 crops → (N, K, 2) landmarks in crop pixels and (N, K) scores, as
@@ -73,7 +75,7 @@ ImageSource = str | Path | np.ndarray | Image.Image
 class LandmarkDetector:
     """A landmark network with its preprocessing: face boxes in, landmarks in image pixels out.
 
-    Build one with ``from_pretrained`` (a model folder or, later, a bundled model's name),
+    Build one with ``from_pretrained`` (a bundled model's name such as ``"face68"``, or a model folder),
     ``from_official`` (the authors' torchalign folders) or ``from_model`` (a network and its codec);
     the constructor takes the parts. ``dataclasses.replace(detector, runner=...)`` swaps the runtime,
     e.g. for an ONNX one, keeping the preprocessing.
@@ -171,26 +173,39 @@ class LandmarkDetector:
 
     @classmethod
     def from_pretrained(cls, name_or_dir: str | Path, **settings):
-        """A detector for a bundled model's name (``BUNDLED_MODELS``) or a model folder.
+        """A detector for a bundled model's name (``BUNDLED_MODELS``, e.g. ``"face68"``) or a model folder.
 
-        A folder's format is told by its marker file (``MODEL_FORMATS``): ``best.ckpt`` or ``last.ckpt``
-        is an ``h3r train`` run, ``config.yaml`` alone a torchalign folder (``from_official``); a
-        ``.ckpt`` file is one checkpoint of a run. ``settings`` go to that loader.
+        A folder's format is told by its marker file (``MODEL_FORMATS``): ``model.safetensors`` (or
+        ``model.json``) is a bundle (``h3r.pretrained.bundle``), ``best.ckpt`` or ``last.ckpt`` an
+        ``h3r train`` run, ``config.yaml`` alone a torchalign folder (``from_official``); a ``.ckpt``
+        file is one checkpoint of a run. ``settings`` go to that loader (``device``, ``flip``, ``crop``,
+        ``batch_size``, ...).
 
         Raises:
             ValueError: no bundled model of that name and no such folder, or a folder of unknown
-                format; the loader's errors for missing or bad files.
+                format; the loader's errors for missing or bad files, naming them.
         """
-        folder = BUNDLED_MODELS.get(str(name_or_dir), Path(name_or_dir))
-        if folder.is_file() and folder.suffix == ".ckpt":
-            return _from_training_run(folder, **settings)
-        if not folder.is_dir():
-            bundled = ", ".join(sorted(BUNDLED_MODELS)) or "none yet"
-            raise ValueError(f"{name_or_dir}: no such model folder, nor a bundled model (bundled: {bundled})")
+        path = resolve_model(name_or_dir)
+        if path.is_file():
+            return _from_training_run(path, **settings)
         for marker, loader in MODEL_FORMATS.items():
-            if (folder / marker).is_file():
-                return loader(folder, **settings)
-        raise ValueError(f"{folder}: not a model folder: it holds none of {', '.join(MODEL_FORMATS)}")
+            if (path / marker).is_file():
+                return loader(path, **settings)
+        raise ValueError(f"{path}: not a model folder: it holds none of {', '.join(MODEL_FORMATS)}")
+
+    def preprocessing(self) -> dict:
+        """What a runtime needs besides the network, as JSON values (the ONNX export's metadata).
+
+        Keys ``crop_scale``, ``flip``, ``flip_permutation`` (the identity for a detector without one),
+        ``mean`` and ``std``.
+        """
+        return {
+            "crop_scale": self.crop_scale,
+            "flip": self.flip,
+            "flip_permutation": list(self.flip_permutation or range(self.num_landmarks)),
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
 
     def predict(
         self, image: ImageSource, boxes, *, flip: bool | None = None, crop: str | None = None
@@ -297,8 +312,37 @@ def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-BUNDLED_MODELS: dict[str, Path] = {}
-"""Names of the models shipped with the package → their folders (none yet)."""
+def resolve_model(name_or_dir: str | Path) -> Path:
+    """The folder or ``.ckpt`` file a model argument names: a bundled model's folder, or the path itself.
+
+    Raises:
+        ValueError: neither a bundled model's name nor an existing folder or ``.ckpt`` file; the message
+            lists the bundled models.
+    """
+    path = BUNDLED_MODELS.get(str(name_or_dir), Path(name_or_dir))
+    if path.is_dir() or (path.is_file() and path.suffix == ".ckpt"):
+        return path
+    if str(name_or_dir) in BUNDLED_MODELS:
+        raise ValueError(f"{name_or_dir}: the bundled model's folder {path} is missing: reinstall h3r")
+    bundled = ", ".join(sorted(BUNDLED_MODELS))
+    raise ValueError(f"{name_or_dir}: no such model folder or .ckpt file, nor a bundled model (bundled: {bundled})")
+
+
+def _shipped(name: str) -> Path:
+    """The folder of a bundle shipped inside the package (``h3r/pretrained/<name>``), installed or not."""
+    return Path(resources.files("h3r.pretrained") / name)
+
+
+BUNDLED_MODELS: dict[str, Path] = {"face68": _shipped("face68")}
+"""Names of the models shipped with the package → their bundle folders (see ``h3r.pretrained``)."""
+
+
+def _from_bundle(folder: Path, **settings) -> LandmarkDetector:
+    """A detector for a bundle folder (imported late: the bundle reader imports us)."""
+    from h3r.pretrained.bundle import load_bundle
+
+    return load_bundle(folder, **settings)
+
 
 def _from_training_run(path: Path, **settings) -> LandmarkDetector:
     """A detector for an ``h3r train`` checkpoint or run folder (imported late: the engine imports us)."""
@@ -308,6 +352,8 @@ def _from_training_run(path: Path, **settings) -> LandmarkDetector:
 
 
 MODEL_FORMATS: dict[str, Callable[..., LandmarkDetector]] = {
+    WEIGHTS_FILE: _from_bundle,
+    DESCRIPTION_FILE: _from_bundle,  # so that a bundle missing its weights is named as such
     "best.ckpt": _from_training_run,
     "last.ckpt": _from_training_run,
     "config.yaml": LandmarkDetector.from_official,

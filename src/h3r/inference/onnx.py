@@ -50,7 +50,6 @@ from h3r import __version__
 from h3r._checks import check_shape
 from h3r.codecs import Codec, H3RCodec
 from h3r.inference.network import DecodingNetwork
-from h3r.models.official import OfficialModel
 
 INPUT_NAME = "crops"
 OUTPUT_NAMES = ("keypoints", "scores")
@@ -120,18 +119,6 @@ def export_onnx(
     path = Path(path)
     onnx.save_model(model, path)
     return path
-
-
-def official_metadata(official: OfficialModel, source: str | None = None) -> dict[str, Any]:
-    """The :data:`PREPROCESSING_METADATA` of a released model (plus ``source``, e.g. its folder name)."""
-    entries = {
-        "crop_scale": official.crop_scale,
-        "flip": official.flip,
-        "flip_permutation": list(official.flip_permutation),
-        "mean": list(official.mean),
-        "std": list(official.std),
-    }
-    return entries if source is None else {**entries, "source": source}
 
 
 def max_difference(network: DecodingNetwork, runner: "OnnxRunner", crops: torch.Tensor) -> float:
