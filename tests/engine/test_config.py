@@ -29,7 +29,11 @@ def problems(raw: dict) -> str:
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
 def test_every_shipped_config_validates_without_data(path):
     config = load_config(path)
-    assert config.data.val_split == "every_10th" and config.head in ("binary", "heatmap")
+    if config.data.train.startswith(("coco-pose:", "mpii:", "lsp:")):  # people: a validation set of their own
+        assert config.data.val is not None and config.data.box == "dataset"
+    else:
+        assert config.data.val_split == "every_10th"
+    assert config.head in ("binary", "heatmap")
 
 
 def test_the_paper_setups_are_all_shipped():
@@ -37,6 +41,8 @@ def test_the_paper_setups_are_all_shipped():
     for dataset in ("wflw", "300w", "cofw", "aflw"):
         assert {f"{dataset}_mobilenetv2_128", f"{dataset}_mobilenetv2_256", f"{dataset}_hrnet_w18_256"} <= names
     assert "300w_subset_mobilenetv2_128" in names
+    assert {"coco_hrnet_w32_256x192", "mpii_hrnet_w32_256", "lsp_mobilenetv2_128x96"} <= names
+    assert load_config(CONFIGS[0].parent / "coco_hrnet_w32_256x192.yaml").data.size == (256, 192)
 
 
 def test_defaults_fill_a_minimal_config():

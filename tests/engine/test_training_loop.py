@@ -25,7 +25,7 @@ def test_a_run_writes_checkpoints_config_and_logs(finished):
     assert any(name.startswith("events.out.tfevents.") for name in files)
     assert not any(name.endswith(".tmp") for name in files)
     assert result.epochs == 2 and len(result.history) == 2
-    assert result.best_nme == min(row["val_nme"] for row in result.history)
+    assert result.metric == "nme" and result.best == min(row["val_nme"] for row in result.history)
     with open(result.run_dir / "metrics.csv") as file:
         rows = list(csv.DictReader(file))
     assert [int(row["epoch"]) for row in rows] == [1, 2]

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from h3r.cli.evaluate_pose import evaluate_pose_model, is_pose_model
 from h3r.data.datasets import DatasetError, FaceDataset, read_dataset
 from h3r.data.training_set import BOX_SOURCES
 from h3r.engine.checkpoint import is_official_folder, read_checkpoint
@@ -33,8 +34,9 @@ VALIDATION_SPEC = "val"
                    "or a torchalign folder.")
 @click.option("--data", "spec", required=True, metavar="READER:PATH[:SPLIT]|val",
               help="The test faces, e.g. 300w:data/300W:full, wflw:data/WFLW:test (readers: 300w, wflw, cofw, "
-                   "aflw, coco); or val: the validation faces held out by the model's training config (runs, "
-                   "checkpoints and bundles; the config's paths are taken from the current folder).")
+                   "aflw, coco; people: coco-pose, mpii, lsp); or val: the validation faces held out by the "
+                   "model's training config (runs, checkpoints and bundles; the config's paths are taken from "
+                   "the current folder).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the scores as JSON (fractions), with the setting and the command that reproduces them.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -50,8 +52,16 @@ VALIDATION_SPEC = "val"
               help="Where the network runs.")
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads; default: one per core. 1 avoids stalls on busy machines.")
-def evaluate(model_name, spec, json_path, plot_path, predictions_path, box, flip, skip_bad, device, threads) -> None:
-    """Score a model on a dataset: NME, failure rate and AUC, overall and per subset.
+@click.option("--detections", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Pose models on COCO: a COCO results JSON of person boxes to crop instead of the ground truth's.")
+@click.option("--score-threshold", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="With --detections: the lowest detection score kept.")
+@click.option("--head-boxes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Pose models on MPII: gt_valid.mat-style head boxes (headboxes_src) for the official PCKh.")
+def evaluate(model_name, spec, json_path, plot_path, predictions_path, box, flip, skip_bad, device, threads,
+             detections, score_threshold, head_boxes) -> None:  # fmt: skip
+    """Score a model on a dataset: NME, failure rate and AUC, overall and per subset; for pose models PCK@0.2
+    (LSP), PCKh (MPII) or OKS AP/AR (COCO), people cropped from their boxes.
 
     NME uses the scheme's normaliser (300-W: outer eye corners, and inter-pupil as well); FR and AUC are
     taken at 0.08 and 0.10. Subsets are the dataset's tags (300-W: afw/helen/lfpw/ibug, common,
@@ -67,6 +77,11 @@ def evaluate(model_name, spec, json_path, plot_path, predictions_path, box, flip
         raise click.BadParameter(str(error), param_hint="--model") from None
     try:
         description = model_description(model_path)
+        if is_pose_model(description):
+            pose_options = {"detections": detections, "score_threshold": score_threshold, "head_boxes": head_boxes}
+            return evaluate_pose_model(model_name, model_path, description, spec, json_path=json_path,
+                                       predictions_path=predictions_path, flip=flip, skip_bad=skip_bad,
+                                       device=device, **pose_options)  # fmt: skip
         detector = LandmarkDetector.from_pretrained(model_path, device=device)
         faces = _faces(spec, description, skip_bad)
     except (DatasetError, ValueError) as error:

@@ -1,5 +1,9 @@
 """``h3r predict``: the landmarks of the faces in images, as overlay PNGs and JSON.
 
+``--task pose``: the joints of the people in the ``--boxes`` of an image with an h3r pose run or checkpoint
+(``--model``), drawn as skeletons; the JSON lists ``"people"`` instead of ``"faces"``, with ``"landmarks"``
+the joints in the scheme's order.
+
 Boxes (``--boxes``):
     - a file: lines ``x1 y1 x2 y2 [more columns, ignored]`` in image pixels, one face per line, blank
       lines skipped (the format of the authors' ``.bbox`` files); only with exactly one image;
@@ -28,6 +32,7 @@ from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from h3r.cli.predict_pose import pose_estimator, skeleton_drawer
 from h3r.data import load_image
 from h3r.inference.detector import CROP_MODES, LandmarkDetector
 from h3r.inference.face_detection import DETECTORS, detect_faces
@@ -45,6 +50,8 @@ class BoxFileError(ValueError):
 
 @click.command()
 @click.argument("inputs", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--task", type=click.Choice(["face", "pose"]), default="face", show_default=True,
+              help="pose: joints of the people in --boxes with a pose model (an h3r pose run or .ckpt).")
 @click.option("--example", is_flag=True,
               help="Add the example photograph that matplotlib ships (Grace Hopper, public domain): no download.")
 @click.option("--model", "model_name", default="face68", show_default=True,
@@ -68,8 +75,8 @@ class BoxFileError(ValueError):
               help="Faces per network call; small batches run fastest on a CPU, raise it on a GPU.")
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads of the runtime; default: its own (one per core). 1 avoids stalls on busy machines.")
-def predict(inputs, example, model_name, boxes_path, face_detector, out_dir, json_path, crop, flip, runtime, onnx_path,
-            batch_size, threads):
+def predict(inputs, task, example, model_name, boxes_path, face_detector, out_dir, json_path, crop, flip, runtime,
+            onnx_path, batch_size, threads):
     """Find the landmarks of the faces in images (files, or folders of jpg/jpeg/png/bmp/ppm/webp images).
 
     Writes an overlay PNG per image into --out and/or all results into --json, and prints a summary.
@@ -86,6 +93,11 @@ def predict(inputs, example, model_name, boxes_path, face_detector, out_dir, jso
         raise click.BadParameter("needs --runtime onnxruntime", param_hint="--onnx")
     if threads is not None:
         torch.set_num_threads(threads)
+    if task == "pose":
+        estimator = pose_estimator(model_name, boxes_path, runtime, flip, batch_size)
+        draw = skeleton_drawer(estimator.scheme)
+        people_boxes = _box_source(boxes_path, face_detector)
+        return _predict_all(images, estimator, people_boxes, out_dir, json_path, draw, "people")
     settings = {"crop": crop, "batch_size": batch_size} | ({} if flip is None else {"flip": flip})
     try:
         detector = LandmarkDetector.from_pretrained(model_name, **settings)
@@ -174,9 +186,13 @@ def _runtime(
         yield dataclasses.replace(detector, runner=runner, device="cpu")
 
 
-def _predict_all(images: list[Path], detector: LandmarkDetector, find_boxes: BoxSource,
-                 out_dir: Path | None, json_path: Path | None) -> None:
-    """Process every image, reporting and skipping failures; write the JSON even if interrupted."""
+def _predict_all(images: list[Path], detector: LandmarkDetector, find_boxes: BoxSource, out_dir: Path | None,
+                 json_path: Path | None, draw=None, kind: str = "faces") -> None:
+    """Process every image, reporting and skipping failures; write the JSON even if interrupted.
+
+    ``detector`` may be any object with its ``predict(image, boxes)`` (a ``PoseEstimator`` for people);
+    ``draw`` (default ``draw_overlay``) makes the overlays; ``kind`` names the objects, ``"faces"`` or ``"people"``.
+    """
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     console, errors = Console(), Console(stderr=True)
@@ -186,7 +202,9 @@ def _predict_all(images: list[Path], detector: LandmarkDetector, find_boxes: Box
         with Progress(*columns, console=errors, transient=True) as progress:
             for path in progress.track(images, description="predicting"):
                 try:
-                    entry, spent = _predict_one(path, detector, find_boxes, out_dir, overlays)
+                    entry, spent = _predict_one(
+                        path, detector, find_boxes, out_dir, overlays, draw or draw_overlay, kind
+                    )
                 except (ValueError, OSError) as error:
                     message = str(error).strip().splitlines()[0]
                     progress.console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
@@ -197,13 +215,13 @@ def _predict_all(images: list[Path], detector: LandmarkDetector, find_boxes: Box
     finally:
         if json_path is not None:
             json_path.write_text(json.dumps({"images": done, "failed": failed}) + "\n")
-    console.print(_summary(done, failed, seconds, json_path), markup=False, highlight=False, soft_wrap=True)
+    console.print(_summary(done, failed, seconds, json_path, kind), markup=False, highlight=False, soft_wrap=True)
     if failed:
         raise click.exceptions.Exit(1)
 
 
-def _predict_one(path: Path, detector: LandmarkDetector, find_boxes: BoxSource,
-                 out_dir: Path | None, overlays: set[Path]) -> tuple[dict, float]:
+def _predict_one(path: Path, detector: LandmarkDetector, find_boxes: BoxSource, out_dir: Path | None,
+                 overlays: set[Path], draw, kind: str) -> tuple[dict, float]:
     """The JSON entry of one image and the seconds spent finding its landmarks.
 
     Writes its overlay into ``out_dir`` under a name not in ``overlays`` (the names of this run), and
@@ -217,7 +235,7 @@ def _predict_one(path: Path, detector: LandmarkDetector, find_boxes: BoxSource,
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
     spent = time.perf_counter() - start
-    entry = {"path": str(path), "faces": [
+    entry = {"path": str(path), kind: [
         {"box": [round(float(v), 4) for v in box],
          "landmarks": np.round(points.astype(np.float64), 4).tolist(),
          "scores": np.round(score.astype(np.float64), 5).tolist()}
@@ -225,7 +243,7 @@ def _predict_one(path: Path, detector: LandmarkDetector, find_boxes: BoxSource,
     ]}
     if out_dir is not None:
         overlay = _overlay_path(out_dir, path, overlays)
-        draw_overlay(image, boxes, landmarks).save(overlay)
+        draw(image, boxes, landmarks).save(overlay)
         overlays.add(overlay)
         entry["overlay"] = str(overlay)
     return entry, spent
@@ -277,10 +295,10 @@ def draw_overlay(image: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) ->
     return overlay
 
 
-def _summary(done: list[dict], failed: list[dict], seconds: float, json_path: Path | None) -> str:
-    faces = sum(len(entry["faces"]) for entry in done)
-    timing = f", {1000 * seconds / faces:.1f} ms per face" if faces else ""
-    lines = [f"{len(done)} images, {faces} faces{timing}"]
+def _summary(done: list[dict], failed: list[dict], seconds: float, json_path: Path | None, kind: str = "faces") -> str:
+    count = sum(len(entry[kind]) for entry in done)
+    timing = f", {1000 * seconds / count:.1f} ms per {'face' if kind == 'faces' else 'person'}" if count else ""
+    lines = [f"{len(done)} images, {count} {kind}{timing}"]
     if failed:
         lines.append(f"{len(failed)} of {len(done) + len(failed)} images failed and were skipped")
     if json_path is not None:

@@ -26,8 +26,8 @@ def train(config_path: Path, overrides: tuple[str, ...], resume: bool, force: bo
       h3r train configs/300w_subset_mobilenetv2_128.yaml --resume
       torchrun --nproc_per_node=2 $(which h3r) train CONFIG.yaml
 
-    The run folder (output_dir) gets last.ckpt and best.ckpt (best validation NME), config.yaml,
-    metrics.csv and TensorBoard events. A killed run continues with --resume, losing only the
+    The run folder (output_dir) gets last.ckpt and best.ckpt (best validation NME; pose: PCK, PCKh or AP),
+    config.yaml, metrics.csv and TensorBoard events. A killed run continues with --resume, losing only the
     interrupted epoch.
     """
     try:

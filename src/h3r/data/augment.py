@@ -3,9 +3,10 @@
 Geometry follows ``h3r.data.geometry``: (x, y) points, (H, W) sizes, the top-left pixel centred at (0, 0).
 ``sample_transform`` draws a single 3×3 matrix from image pixels to crop pixels that composes, in this
 order: box jitter, the ``box_to_square`` crop, scale, rotation about the crop centre, translation and a
-horizontal flip of the crop (x → S − 1 − x). ``apply_transform`` warps the image once with it and maps the
+horizontal flip of the crop (x → W − 1 − x). ``apply_transform`` warps the image once with it and maps the
 landmarks through the same matrix, so pixels and points cannot disagree. ``photometric`` then changes the
-(S, S, 3) uint8 crop's pixels only.
+(H, W, 3) uint8 crop's pixels only. Crops are square (faces) or of any fixed (H, W) (top-down pose,
+``box_to_rectangle``); an int size means a square.
 
 Examples:
     >>> rng = np.random.default_rng(0)
@@ -22,7 +23,7 @@ import cv2
 import numpy as np
 
 from h3r._checks import check_size
-from h3r.data.crop import checked_box, box_to_square, warp_affine
+from h3r.data.crop import box_to_rectangle, checked_box, warp_affine
 from h3r.data.geometry import (
     compose,
     crop_matrix,
@@ -51,6 +52,7 @@ _LIMITS = {
     "blur_sigma": (0, math.inf, False),
     "occlusion_probability": (0, 1, True),
     "occlusion_size": (0, 1, True),
+    "half_body": (0, 1, True),
 }
 
 
@@ -73,6 +75,8 @@ class AugmentSettings:
         occlusion_probability: probability of painting a rectangle of one random colour or of uniform
             noise (even odds) over the crop.
         occlusion_size: largest side of that rectangle, as a fraction of the crop side.
+        half_body: probability of cropping the upper or the lower half of the body instead of the whole
+            person (HRNet's half-body augmentation; pose training only, see ``PoseTrainingSet``).
     """
 
     scale: tuple[float, float] = (0.75, 1.25)
@@ -87,6 +91,7 @@ class AugmentSettings:
     blur_sigma: float = 1.5
     occlusion_probability: float = 0.2
     occlusion_size: float = 0.4
+    half_body: float = 0.0
 
     def __post_init__(self):
         scale = self.scale
@@ -113,7 +118,7 @@ class AugmentSettings:
 def sample_transform(
     box: Sequence[float],
     image_size: tuple[int, int],
-    input_size: int,
+    input_size: int | tuple[int, int],
     crop_scale: float,
     settings: AugmentSettings | None,
     rng: np.random.Generator,
@@ -123,8 +128,9 @@ def sample_transform(
     Args:
         box: (x1, y1, x2, y2) face box, image pixels.
         image_size: (H, W) of the image; the box must overlap it.
-        input_size: side S of the square crop, pixels.
-        crop_scale: side of the crop square over the longer (jittered) box side, before ``settings.scale``.
+        input_size: (H, W) of the crop, or its side S for a square, pixels.
+        crop_scale: side of the crop rectangle (``box_to_rectangle`` for the aspect W / H) over the box side
+            it keeps, before ``settings.scale``; for a square, over the longer (jittered) box side.
         settings: augmentation strengths; None for none.
         rng: source of randomness; the same number of draws is made whatever the settings.
 
@@ -133,24 +139,24 @@ def sample_transform(
         mirrors the face (then landmarks must be reordered, see ``apply_transform``).
     """
     b = checked_box(box, check_size("image_size", tuple(image_size), 2))
-    (size,) = check_size("input_size", input_size, 1)
+    height, width = check_size("input_size", input_size, 2)
     settings = AugmentSettings.none() if settings is None else settings
     extent = np.tile(b[2:] - b[:2], 2)
     jitter = rng.uniform(-settings.box_jitter, settings.box_jitter, size=4) * extent
     scale = rng.uniform(*settings.scale)
     angle = rng.uniform(-settings.rotation, settings.rotation)
-    shift = rng.uniform(-settings.translation, settings.translation, size=2) * size
+    shift = rng.uniform(-settings.translation, settings.translation, size=2) * (width, height)
     flipped = bool(rng.random() < settings.flip)
-    centre, side = box_to_square(b + jitter, crop_scale)
-    middle = ((size - 1) / 2, (size - 1) / 2)
+    centre, rectangle = box_to_rectangle(b + jitter, crop_scale, aspect=width / height)
+    middle = ((width - 1) / 2, (height - 1) / 2)
     steps = [
-        crop_matrix(centre, (side, side), size),
+        crop_matrix(centre, rectangle, (height, width)),
         scale_matrix(1 / scale, middle),
         rotation_matrix(angle, middle),
         translation_matrix(shift),
     ]
     if flipped:
-        steps.append(flip_matrix(size))
+        steps.append(flip_matrix(width))
     return compose(*steps), flipped
 
 
@@ -161,7 +167,7 @@ def apply_transform(
     matrix: np.ndarray,
     flipped: bool,
     flip_permutation: Sequence[int],
-    input_size: int,
+    input_size: int | tuple[int, int],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Warp a face and its landmarks by ``matrix``, reordering the landmarks when it mirrors the face.
 
@@ -175,10 +181,10 @@ def apply_transform(
         flipped: whether ``matrix`` mirrors the face.
         flip_permutation: the scheme's mirror order: landmark ``i`` of the mirrored face is landmark
             ``flip_permutation[i]`` of the face.
-        input_size: side S of the crop, pixels.
+        input_size: (H, W) of the crop, or its side S for a square, pixels.
 
     Returns:
-        ``(crop, keypoints, visible)``: (S, S, 3) uint8 (antialiased ``warp_affine``), (K, 2) float64
+        ``(crop, keypoints, visible)``: (H, W, 3) uint8 (antialiased ``warp_affine``), (K, 2) float64
         crop pixels and (K,) bool, in the mirrored face's landmark order when ``flipped``.
     """
     keypoints = np.asarray(keypoints, dtype=np.float64)

@@ -27,10 +27,12 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "antialias_sigma",
+    "box_to_rectangle",
     "box_to_square",
     "checked_box",
     "crop_exact",
     "crop_official",
+    "exact_crop_matrix",
     "normalize",
     "official_crop_rect",
     "warp_affine",
@@ -63,36 +65,68 @@ def box_to_square(box: Sequence[float], scale: float = 1.25) -> tuple[np.ndarray
         >>> centre.tolist(), side
         ([20.0, 40.0], 50.0)
     """
+    centre, (side, _) = box_to_rectangle(box, scale, aspect=1.0)
+    return centre, side
+
+
+def box_to_rectangle(box: Sequence[float], scale: float = 1.25, aspect: float = 1.0) -> tuple[np.ndarray, tuple]:
+    """The crop rectangle of a box for an input of width / height ``aspect``: the box widened along one
+    axis to that aspect ratio, then scaled by ``scale`` about its centre (HRNet's top-down person crop;
+    ``aspect=1`` is ``box_to_square``).
+
+    Args:
+        box: (x1, y1, x2, y2), image pixels (corner points, as in ``box_to_square``).
+        scale: side of the rectangle over the box side it keeps.
+        aspect: width over height of the rectangle, e.g. 192 / 256 for a 256×192 (H×W) input.
+
+    Returns:
+        ``(centre, (h, w))``: the (x, y) centre, float64 array (2,), and the rectangle's height and width
+        in image pixels, ``w / h == aspect``.
+
+    Examples:
+        >>> centre, size = box_to_rectangle((10, 20, 30, 60), scale=1.25, aspect=0.75)
+        >>> centre.tolist(), size
+        ([20.0, 40.0], (50.0, 37.5))
+    """
     check_positive("scale", scale)
+    check_positive("aspect", aspect)
     b = checked_box(box)
-    return (b[:2] + b[2:]) / 2, float((b[2:] - b[:2]).max() * scale)
+    width, height = b[2:] - b[:2]
+    height = max(height, width / aspect)
+    return (b[:2] + b[2:]) / 2, (float(height * scale), float(height * aspect * scale))
 
 
 def crop_exact(
-    image: np.ndarray, box: Sequence[float], size: int, scale: float = 1.25
+    image: np.ndarray, box: Sequence[float], size: int | Sequence[int], scale: float = 1.25
 ) -> tuple[np.ndarray, np.ndarray]:
     """Crop the ``box_to_square`` square of ``box`` onto ``size`` × ``size`` pixels, exactly (``warp_affine``).
 
-    The square's edges land on the crop's edges [-0.5, size − 0.5].
+    The square's edges land on the crop's edges [-0.5, size − 0.5]. For a (H, W) ``size`` the crop is the
+    ``box_to_rectangle`` rectangle of aspect W / H (top-down pose crops).
 
     Args:
         image: (H, W, 3) uint8 RGB.
         box: (x1, y1, x2, y2), image pixels; it must overlap the image with positive area.
-        size: side S of the crop, pixels.
-        scale: side of the square over the longer box side.
+        size: side S of the crop, or its (H, W), pixels.
+        scale: side of the square over the longer box side (of the rectangle over the box side it keeps).
 
     Returns:
-        ``(crop, matrix)``: (S, S, 3) uint8 and the (3, 3) image → crop matrix.
+        ``(crop, matrix)``: (S, S, 3) (or (H, W, 3)) uint8 and the (3, 3) image → crop matrix.
 
     Raises:
         ValueError: naming the box if it has the wrong length, is not finite, has no area, is inverted
             or lies wholly outside the image.
     """
     _check_image(image)
-    (size,) = check_size("size", size, 1)
-    centre, side = box_to_square(checked_box(box, image.shape[:2]), scale)
-    matrix = crop_matrix(centre, (side, side), size)
+    matrix = exact_crop_matrix(checked_box(box, image.shape[:2]), size, scale)
     return warp_affine(image, matrix, size), matrix
+
+
+def exact_crop_matrix(box: Sequence[float], size: int | Sequence[int], scale: float = 1.25) -> np.ndarray:
+    """The (3, 3) image → crop matrix of ``crop_exact`` (arguments as there), without cropping."""
+    height, width = check_size("size", size, 2)
+    centre, rectangle = box_to_rectangle(box, scale, aspect=width / height)
+    return crop_matrix(centre, rectangle, (height, width))
 
 
 def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int | Sequence[int]) -> np.ndarray:

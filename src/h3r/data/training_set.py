@@ -1,4 +1,7 @@
-"""A face dataset as a torch ``Dataset`` of augmented, normalised crops with their codec targets.
+"""A landmark dataset as a torch ``Dataset`` of augmented, normalised crops with their codec targets.
+
+Faces here; people (fixed aspect-ratio top-down crops, half-body augmentation) in
+``h3r.data.pose.training_set``, which extends ``FaceTrainingSet``.
 
 Randomness is a function of ``(seed, epoch, index)`` only, never of the worker that loads an item: each
 item gets its own ``np.random.Generator`` for the augmentation, and the codec's random draw (the
@@ -31,17 +34,19 @@ class FaceTrainingSet(Dataset):
 
     Args:
         dataset: the faces.
-        input_size: side S of the square network input, pixels; must match ``codec.input_size``.
+        input_size: (H, W) of the network input, or its side S for a square, pixels; must match
+            ``codec.input_size``.
         codec: encodes each crop's landmarks into training targets.
-        crop_scale: side of the crop square over the longer side of the face box.
+        crop_scale: side of the crop square (rectangle of aspect W / H, ``box_to_rectangle``) over the
+            longer side of the face box (the box side it keeps).
         augment: augmentation strengths; None for the plain crop (the codec may still draw at random).
         box: ``"landmarks"``, the bounding box of the visible landmarks (the paper's P1 protocol for
             300-W), or ``"dataset"``, the samples' own face boxes.
         seed: base seed of all randomness.
 
     Items are dicts (``torch.utils.data.default_collate`` batches them):
-        - ``image``: (3, S, S) float32, ImageNet-normalised (``normalize``);
-        - ``targets``: the codec's targets for this face, e.g. (K, S/stride, S/stride) float32;
+        - ``image``: (3, H, W) float32, ImageNet-normalised (``normalize``);
+        - ``targets``: the codec's targets for this face, e.g. (K, H/stride, W/stride) float32;
         - ``weights``: (K,) float32, 0 for landmarks that are invisible or whose target leaves the heatmap;
         - ``keypoints``: (K, 2) float32 crop pixels, NaN where not visible;
         - ``visible``: (K,) bool;
@@ -49,7 +54,8 @@ class FaceTrainingSet(Dataset):
         - ``index``: the face's index in ``dataset``.
 
     Raises:
-        ValueError: bad arguments; ``box="dataset"`` on a dataset whose faces lack boxes; a face with
+        ValueError: bad arguments (``augment.half_body`` is for people only); ``box="dataset"`` on a dataset
+            whose faces lack boxes; a face with
             fewer than two distinct visible landmarks for ``box="landmarks"``.
         h3r.data.ImageError: from ``__getitem__``, naming an image file that cannot be read.
     """
@@ -57,23 +63,24 @@ class FaceTrainingSet(Dataset):
     def __init__(
         self,
         dataset: FaceDataset,
-        input_size: int,
+        input_size: int | tuple[int, int],
         codec: Codec,
         crop_scale: float = 1.25,
         augment: AugmentSettings | None = None,
         box: str = "landmarks",
         seed: int = 0,
     ):
-        (size,) = check_size("input_size", input_size, 1)
-        if tuple(codec.input_size) != (size, size):
+        size = check_size("input_size", input_size, 2)
+        if tuple(codec.input_size) != size:
             raise ValueError(f"codec input_size {codec.input_size} does not match input_size={input_size}")
         check_positive("crop_scale", crop_scale)
         if box not in BOX_SOURCES:
             raise ValueError(f"box must be one of {BOX_SOURCES}, got {box!r}")
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        self._check_augment(augment)
         self.dataset = dataset
-        self.input_size = size
+        self.input_size = size  # (H, W)
         self.codec = codec
         self.crop_scale = crop_scale
         self.augment = augment
@@ -96,7 +103,7 @@ class FaceTrainingSet(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         image = sample.load_image()
         matrix, flipped = sample_transform(
-            self.boxes[index], image.shape[:2], self.input_size, self.crop_scale, self.augment, rng
+            self.crop_box(index, rng), image.shape[:2], self.input_size, self.crop_scale, self.augment, rng
         )
         crop, keypoints, visible = apply_transform(
             image, sample.keypoints, sample.visible, matrix, flipped, self.flip_permutation, self.input_size
@@ -116,6 +123,14 @@ class FaceTrainingSet(Dataset):
             "matrix": torch.from_numpy(matrix),
             "index": index,
         }
+
+    def crop_box(self, index: int, rng: np.random.Generator) -> np.ndarray:
+        """(4,) the box item ``index`` is cropped from, before the augmentation's jitter; faces: their box."""
+        return self.boxes[index]
+
+    def _check_augment(self, augment: AugmentSettings | None) -> None:
+        if augment is not None and augment.half_body > 0:
+            raise ValueError("augment.half_body crops half a body: it is for people (PoseTrainingSet), set it to 0")
 
 
 def landmark_box(keypoints: np.ndarray, visible: np.ndarray) -> np.ndarray:

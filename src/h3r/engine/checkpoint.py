@@ -5,8 +5,9 @@ tensors, so it loads with ``weights_only=True``:
 
 - ``format``: ``"h3r-checkpoint"``, ``version``: 1;
 - ``model``, ``optimizer``, ``scheduler``: their state dicts;
-- ``epoch``: epochs completed; ``best_nme``, ``best_epoch``: the best validation NME so far and the
-  epoch (1-based) that reached it; ``history``: one dict of logged metrics per completed epoch;
+- ``epoch``: epochs completed; ``best_nme`` (pose runs: ``best_pck``, ``best_pckh`` or ``best_ap``, see
+  ``h3r.engine.pose``), ``best_epoch``: the best validation score so far and the epoch (1-based) that
+  reached it; ``history``: one dict of logged metrics per completed epoch;
 - ``config``: the full resolved ``TrainConfig`` as plain values;
 - ``model_args``: the ``build_model`` arguments; ``codec``: ``{"name", "settings"}``, the ``build_codec``
   arguments (input size and stride included);

@@ -6,12 +6,12 @@ A config file holds the sections below (every key is optional except ``data.trai
     seed: 0                      # base seed of model init, data order, augmentation and codec draws
     output_dir: runs/NAME        # the run folder: checkpoints, logs, the resolved config
     data:
-      train: 300w:PATH           # READER:PATH[:SPLIT], see h3r.data.datasets.read_dataset
+      train: 300w:PATH           # READER:PATH[:SPLIT], see h3r.data.datasets.read_dataset (faces or people)
       val: null                  # a separate validation dataset spec, or
       val_split: every_10th      # a fixed part of ``train`` held out for validation (see ``holdout``)
       box: landmarks             # crop box: ``landmarks`` (bounding box, the paper's P1) or ``dataset``
-      input_size: 128            # side of the square network input, pixels
-      crop_scale: 1.25           # crop side over the longer box side
+      input_size: 128            # side of the square network input, or [H, W] (pose: e.g. [256, 192])
+      crop_scale: 1.25           # crop side over the longer box side (pose: over the box side it keeps)
       workers: 2                 # DataLoader worker processes
       skip_bad: false            # leave out malformed samples instead of stopping
     model: {backbone: mobilenetv2, width_mult: 1.0, output_stride: 4, head_channels: null}
@@ -22,6 +22,11 @@ A config file holds the sections below (every key is optional except ``data.trai
     trainer: {accelerator: auto, devices: auto, strategy: auto, precision: 32-true, ...}
 
 Relative paths (dataset specs, ``output_dir``) are taken from the working directory.
+
+Human pose: a pose dataset (``coco-pose``, ``mpii``, ``lsp``, see ``h3r.data.pose``) makes the run a pose
+run: top-down crops of the person boxes (``box: dataset``) at the aspect ratio of ``input_size``,
+``augment.half_body`` available, and the dataset's own metric for validation and ``best.ckpt`` (see
+``h3r.engine.pose``).
 
 Validation split: ``val_split: every_Nth`` sorts the training faces by image path relative to their
 common folder (ties, e.g. the faces of one WFLW image or of a COFW .mat file, keep the reader's order)
@@ -70,10 +75,22 @@ class DataConfig(_Section):
     val: str | None = None
     val_split: str | None = None
     box: Literal["landmarks", "dataset"] = "landmarks"
-    input_size: int = Field(128, ge=8)
+    input_size: int | tuple[int, int] = 128
     crop_scale: float = Field(1.25, gt=0)
     workers: int = Field(2, ge=0)
     skip_bad: bool = False
+
+    @field_validator("input_size")
+    @classmethod
+    def _large_enough(cls, value: int | tuple[int, int]) -> int | tuple[int, int]:
+        if min((value,) if isinstance(value, int) else value) < 8:
+            raise ValueError("every side must be at least 8 pixels")
+        return value
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``input_size`` as (H, W)."""
+        return (self.input_size, self.input_size) if isinstance(self.input_size, int) else self.input_size
 
     @field_validator("val_split")
     @classmethod
@@ -194,7 +211,7 @@ class TrainConfig(_Section):
 
     @model_validator(mode="after")
     def _codec_fits(self) -> "TrainConfig":
-        if self.data.input_size % self.model.output_stride:
+        if any(side % self.model.output_stride for side in self.data.size):
             raise ValueError(
                 f"data.input_size={self.data.input_size} must be a multiple of "
                 f"model.output_stride={self.model.output_stride}"

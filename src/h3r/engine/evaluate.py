@@ -7,6 +7,7 @@ P1 protocol; the only choice for 300-W, which has no boxes).
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from h3r.data.training_set import BOX_SOURCES, landmark_box
 from h3r.inference.detector import LandmarkDetector
 from h3r.metrics.face import evaluate_faces, nme, normalizing_distance
 
-__all__ = ["Evaluation", "default_box", "evaluate_detector", "face_box", "face_truth"]
+__all__ = ["Evaluation", "default_box", "evaluate_detector", "face_box", "face_truth", "predict_each"]
 
 
 @dataclass
@@ -89,23 +90,46 @@ def evaluate_detector(
             f"the model predicts {detector.num_landmarks} landmarks but {faces.name} has "
             f"{scheme.num_landmarks} ({scheme.name}); evaluate it on a dataset of its own scheme"
         )
-    count = len(faces)
-    landmarks = np.zeros((count, scheme.num_landmarks, 2))
-    scores = np.zeros((count, scheme.num_landmarks))
-    boxes = np.stack([face_box(sample, box) for sample in faces]) if count else np.zeros((0, 4))
-    for index, sample in enumerate(faces):
-        try:
-            found, confidence = detector.predict(sample.load_image(), boxes[index : index + 1], flip=flip)
-        except ValueError as error:
-            raise ValueError(f"{sample.image_path}: {error}") from None
-        landmarks[index], scores[index] = found[0], confidence[0]
-        if on_face is not None:
-            on_face()
+    boxes = np.stack([face_box(sample, box) for sample in faces]) if len(faces) else np.zeros((0, 4))
+    landmarks, scores = predict_each(partial(detector.predict, flip=flip), faces, boxes, on_face)
     truth = face_truth(faces)
     report = evaluate_faces(landmarks, **truth)
     gt, visible = truth["gt"], truth["visible"]
     errors = nme(landmarks, gt, normalizing_distance(gt, scheme, None, truth["boxes"], visible), visible)
     return Evaluation(report, landmarks, scores, boxes, errors)
+
+
+def predict_each(
+    predict: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    samples: FaceDataset,
+    boxes: np.ndarray,
+    on_sample: Callable[[], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predict each sample from its box, one image at a time.
+
+    Args:
+        predict: (image (H, W, 3) uint8, boxes (1, 4)) → ((1, K, 2) image pixels, (1, K) scores), e.g. a
+            detector's ``predict``.
+        samples: the faces or people; boxes: (N, 4) their crop boxes, image pixels.
+        on_sample: called after each sample (progress).
+
+    Returns:
+        (N, K, 2) predictions, image pixels, and (N, K) scores.
+
+    Raises:
+        ValueError: a sample that cannot be cropped or read, naming its image.
+    """
+    count, k = len(samples), samples.scheme.num_landmarks
+    points, scores = np.zeros((count, k, 2)), np.zeros((count, k))
+    for index, sample in enumerate(samples):
+        try:
+            found, confidence = predict(sample.load_image(), boxes[index : index + 1])
+        except ValueError as error:
+            raise ValueError(f"{sample.image_path}: {error}") from None
+        points[index], scores[index] = found[0], confidence[0]
+        if on_sample is not None:
+            on_sample()
+    return points, scores
 
 
 def face_truth(faces: FaceDataset) -> dict:

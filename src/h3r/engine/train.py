@@ -1,8 +1,9 @@
 """Training: one visible loop over epochs and steps; Lightning Fabric does devices, DDP, precision and I/O.
 
 Each epoch trains on augmented crops, then scores the validation faces (decoded landmarks mapped back to
-image pixels, ``h3r.metrics.evaluate_faces``), logs (``metrics.csv`` and TensorBoard events in the run
-folder), and writes ``last.ckpt`` (and ``best.ckpt`` at a new best validation NME) atomically.
+image pixels, ``h3r.metrics.evaluate_faces``; for people the dataset's pose metric, ``h3r.engine.pose``),
+logs (``metrics.csv`` and TensorBoard events in the run folder), and writes ``last.ckpt`` (and ``best.ckpt``
+at a new best validation NME, or PCK, PCKh or AP for people) atomically.
 
 Reproducibility: every random draw is a function of the seed and the epoch (model init, data order,
 augmentation, the codec's randomized rounding), never of the process history, so a run resumed from
@@ -15,6 +16,7 @@ interactive session; under ``torchrun`` the processes come from its environment.
 is per process.
 """
 
+import dataclasses
 import math
 import os
 import time
@@ -35,6 +37,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from h3r.codecs import Codec, build_codec
 from h3r.data import invert, transform_points
 from h3r.data.datasets import DatasetError, FaceDataset, read_dataset
+from h3r.data.pose import PoseDataset, PoseTrainingSet
 from h3r.data.training_set import FaceTrainingSet
 from h3r.engine.checkpoint import (
     checkpoint_metadata,
@@ -46,6 +49,8 @@ from h3r.engine.checkpoint import (
 from h3r.engine.config import ConfigError, OptimConfig, TrainConfig, TrainerConfig, holdout
 from h3r.engine.evaluate import face_truth
 from h3r.engine.losses import Loss, build_loss
+from h3r.engine.pose import pose_report, validation_metric
+from h3r.inference.network import decode_output
 from h3r.metrics.face import evaluate_faces
 from h3r.models import LandmarkNet, build_model
 from h3r.utils.malloc import tune_allocator
@@ -70,14 +75,16 @@ class TrainResult:
     Attributes:
         run_dir: the run folder.
         epochs: epochs completed.
-        best_nme: best validation NME (fraction); ``best_epoch`` the epoch (1-based) that reached it.
+        metric: the validation metric's key: ``"nme"`` for faces, ``"pck"``, ``"pckh"`` or ``"ap"`` for people.
+        best: its best value (fraction); ``best_epoch`` the epoch (1-based) that reached it.
         history: one dict of logged metrics per epoch.
         model: the trained network (this process's replica), unwrapped from Fabric.
     """
 
     run_dir: Path
     epochs: int
-    best_nme: float
+    metric: str
+    best: float
     best_epoch: int
     history: list[dict]
     model: LandmarkNet
@@ -141,20 +148,24 @@ def train(
     train_loader, val_loader = fabric.setup_dataloaders(train_loader, val_loader, use_distributed_sampler=False)
     criterion = build_loss(config.loss_name, codec)
 
+    metric = validation_metric(train_faces)
+    best_key = f"best_{metric.key}"  # best_nme for faces
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
-    progress = {"epoch": 0, "best_nme": math.inf, "best_epoch": 0, "history": []}
+    worst = -math.inf if metric.higher_is_better else math.inf
+    progress = {"epoch": 0, best_key: worst, "best_epoch": 0, "history": []}
     if resume:
         saved = fabric.load(run_dir / "last.ckpt", state, weights_only=True)
         _check_resumable(saved["config"], config)
         restore_rng_states(saved["rng"])
         progress = {key: saved[key] for key in progress}
-        say(f"resuming {run_dir} after epoch {progress['epoch']} (best NME {progress['best_nme']:.4%})")
+        say(f"resuming {run_dir} after epoch {progress['epoch']} (best {metric.label} {progress[best_key]:.4%})")
     metadata = checkpoint_metadata(config, train_faces.scheme)
     if fabric.is_global_zero:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     tensorboard, csv = open_loggers(run_dir, steps_per_epoch, progress["history"])
     say(
-        f"{len(train_faces)} training faces, {len(val_faces)} validation faces; {config.model.backbone} "
+        f"{len(train_faces)} training {_kind(train_faces)}, {len(val_faces)} validation {_kind(val_faces)}; "
+        f"{config.model.backbone} "
         f"({config.head} head) at {config.data.input_size} px, codec {config.codec.name}, loss {config.loss_name}; "
         f"{fabric.world_size} process(es) on {fabric.device}"
     )
@@ -190,13 +201,14 @@ def train(
             "lr": scheduler.get_last_lr()[0],
             "train_loss": train_loss,
             "val_loss": val_loss,
-            **{f"val_{key}": value for key, value in scores.items() if key not in ("n", "subsets")},
+            **{f"val_{key}": value for key, value in scores.items() if isinstance(value, float)},
             "seconds": time.perf_counter() - started,
         }
         progress["history"].append(row)
-        is_best = row["val_nme"] < progress["best_nme"]
+        value = row[f"val_{metric.key}"]
+        is_best = metric.improves(value, progress[best_key])
         if is_best:
-            progress.update(best_nme=row["val_nme"], best_epoch=epoch + 1)
+            progress.update({best_key: value, "best_epoch": epoch + 1})
         progress["epoch"] = epoch + 1
         for logger in (tensorboard, csv):
             logger.log_metrics(row, step=(epoch + 1) * steps_per_epoch)
@@ -206,15 +218,27 @@ def train(
             copy_atomically(run_dir / "last.ckpt", run_dir / "best.ckpt")
         say(
             f"epoch {epoch + 1}/{config.optim.epochs}: train loss {train_loss:.4g}, val loss {val_loss:.4g}, "
-            f"val NME {row['val_nme']:.4%}{' (best)' if is_best else ''}, {row['seconds']:.1f} s"
+            f"val {metric.label} {value:.4%}{' (best)' if is_best else ''}, {row['seconds']:.1f} s"
         )
 
     for logger in (tensorboard, csv):
         logger.finalize("success")
-    say(f"best validation NME {progress['best_nme']:.4%} at epoch {progress['best_epoch']}; run in {run_dir}")
-    return TrainResult(
-        run_dir, progress["epoch"], progress["best_nme"], progress["best_epoch"], progress["history"], model.module
+    say(
+        f"best validation {metric.label} {progress[best_key]:.4%} at epoch {progress['best_epoch']}; run in {run_dir}"
     )
+    return TrainResult(
+        run_dir,
+        progress["epoch"],
+        metric.key,
+        progress[best_key],
+        progress["best_epoch"],
+        progress["history"],
+        model.module,
+    )
+
+
+def _kind(faces: FaceDataset) -> str:
+    return "people" if isinstance(faces, PoseDataset) else "faces"
 
 
 @torch.no_grad()
@@ -227,7 +251,8 @@ def validate(
     faces: FaceDataset,
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> tuple[dict, float]:
-    """Score the validation faces: NME, FR and AUC (``evaluate_faces``) of the landmarks in image pixels.
+    """Score the validation faces: NME, FR and AUC (``evaluate_faces``) of the landmarks in image pixels; for
+    people, the dataset's pose metric (``h3r.engine.pose.pose_report``).
 
     The crops are the plain ones (no augmentation); landmarks are decoded as ``DecodingNetwork`` does
     (from the foreground logits of a binary head), without the flip test, and mapped back to the image
@@ -235,17 +260,19 @@ def validate(
     gathered, so every process returns the same numbers.
 
     Returns:
-        ``(scores, loss)``: the ``evaluate_faces`` dict and the validation loss (mean over batches).
+        ``(scores, loss)``: the ``evaluate_faces`` (or ``pose_report``) dict and the validation loss (mean
+        over batches).
     """
     model.eval()
-    loss_sum, batches, indices, points = torch.zeros((), device=fabric.device), 0, [], []
+    loss_sum, batches, indices, points, confidences = torch.zeros((), device=fabric.device), 0, [], [], []
     for batch in loader:
         output = model(batch["image"].contiguous(memory_format=memory_format))
         loss_sum += criterion(output, batch["targets"], batch["weights"])
         batches += 1
-        keypoints, _ = codec.decode((output[:, 1] if output.dim() == 5 else output).float(), check=False)
+        keypoints, keypoint_scores = decode_output(output.float(), codec)
         to_image = torch.from_numpy(invert(batch["matrix"].cpu().numpy()))  # (B, 3, 3), crop → image
         points.append(transform_points(to_image, keypoints.cpu().double()))  # (B, K, 2) image pixels
+        confidences.append(keypoint_scores.cpu().double())  # (B, K)
         indices.append(batch["index"].cpu())
     loss = fabric.all_reduce(loss_sum / batches, reduce_op="mean").item()
     count, k = len(faces), faces.scheme.num_landmarks
@@ -253,9 +280,14 @@ def validate(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "torch.distributed.nn.functional.all_gather is deprecated")
         gathered_points = fabric.all_gather(torch.cat(points).to(fabric.device)).reshape(-1, k, 2).cpu()
+        gathered_scores = fabric.all_gather(torch.cat(confidences).to(fabric.device)).reshape(-1, k).cpu()
         gathered_indices = fabric.all_gather(torch.cat(indices).to(fabric.device)).reshape(-1).cpu()
     predictions = torch.empty(count, k, 2, dtype=torch.float64)
     predictions[gathered_indices] = gathered_points
+    if isinstance(faces, PoseDataset):
+        scores = torch.empty(count, k, dtype=torch.float64)
+        scores[gathered_indices] = gathered_scores
+        return pose_report(predictions.numpy(), scores.numpy(), faces), loss
     return evaluate_faces(predictions.numpy(), **face_truth(faces)), loss
 
 
@@ -299,7 +331,9 @@ def read_faces(key: str, spec: str, skip_bad: bool) -> FaceDataset:
 
 
 def _subset(faces: FaceDataset, indices: list[int], part: str) -> FaceDataset:
-    return FaceDataset(f"{faces.name}[{part}]", faces.scheme, [faces.samples[i] for i in indices])
+    """The ``indices`` samples of ``faces`` (a ``PoseDataset`` stays one), named after ``part``."""
+    samples = [faces.samples[i] for i in indices]
+    return dataclasses.replace(faces, name=f"{faces.name}[{part}]", samples=samples, skipped=[])
 
 
 def build_loaders(
@@ -308,15 +342,22 @@ def build_loaders(
     """Training and validation loaders, each with this process's ``EpochSampler`` (one process too).
 
     Training shuffles with a permutation seeded by ``(seed, epoch)`` and drops the last partial batch;
-    validation keeps the order and pads the processes' shares to equal length.
+    validation keeps the order and pads the processes' shares to equal length. People are cropped by
+    ``PoseTrainingSet`` from their boxes (``data.box`` must be ``dataset``).
     """
     data = config.data
+    is_pose = isinstance(train_faces, PoseDataset)
+    if is_pose and data.box != "dataset":
+        raise RunError(f"data.box: people are cropped from their person boxes; set data.box: dataset, not {data.box}")
     sets = []
     for faces, augment in ((train_faces, config.augment), (val_faces, None)):
         try:
-            sets.append(FaceTrainingSet(faces, data.input_size, codec, data.crop_scale, augment, data.box, config.seed))
+            if is_pose:
+                sets.append(PoseTrainingSet(faces, data.size, codec, data.crop_scale, augment, config.seed))
+            else:
+                sets.append(FaceTrainingSet(faces, data.size, codec, data.crop_scale, augment, data.box, config.seed))
         except ValueError as error:
-            raise RunError(f"data.box: {error}") from None
+            raise RunError(f"data.{'box' if not is_pose else 'train'}: {error}") from None
     if len(sets[0]) < config.optim.batch_size * fabric.world_size:
         raise RunError(
             f"optim.batch_size: {config.optim.batch_size} per process × {fabric.world_size} process(es) is more "

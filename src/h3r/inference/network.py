@@ -26,9 +26,18 @@ class DecodingNetwork(nn.Module):
         For the binary head, the landmark is decoded from the foreground logits (as the released models
         do) and the score is the highest foreground probability of the 2-class softmax.
         """
-        output = self.model(crops)
-        if output.dim() == 5:
-            keypoints, _ = self.codec.decode(output[:, 1], check=False)
-            scores = torch.softmax(output, dim=1)[:, 1].flatten(2).amax(-1)
-            return keypoints, scores
-        return self.codec.decode(output, check=False)
+        return decode_output(self.model(crops), self.codec)
+
+
+def decode_output(output: torch.Tensor, codec: Codec) -> tuple[torch.Tensor, torch.Tensor]:
+    """A network's raw output → (N, K, 2) landmarks in input pixels and (N, K) scores (see ``DecodingNetwork``).
+
+    Args:
+        output: (N, 2, K, h, w) background/foreground logits (binary head) or (N, K, h, w) maps.
+        codec: the codec the network was trained with.
+    """
+    if output.dim() == 5:
+        keypoints, _ = codec.decode(output[:, 1], check=False)
+        scores = torch.softmax(output, dim=1)[:, 1].flatten(2).amax(-1)
+        return keypoints, scores
+    return codec.decode(output, check=False)

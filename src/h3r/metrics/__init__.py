@@ -1,5 +1,46 @@
 """Evaluation metrics."""
 
 from h3r.metrics.face import auc, evaluate_faces, failure_rate, nme, normalizing_distance, plot_ced
+from h3r.metrics.pose import (
+    COCO_SIGMAS,
+    LSP_JOINTS,
+    LSP_LIMB_JOINTS,
+    LSP_TORSO_DIAGONALS,
+    MPII_JOINTS,
+    coco_results,
+    evaluate_coco,
+    evaluate_lsp,
+    evaluate_mpii,
+    lsp_torso_sizes,
+    mean_pck,
+    mpii_head_sizes,
+    mpii_head_sizes_from_joints,
+    oks,
+    oks_nms,
+    pck,
+)
 
-__all__ = ["auc", "evaluate_faces", "failure_rate", "nme", "normalizing_distance", "plot_ced"]
+__all__ = [
+    "COCO_SIGMAS",
+    "LSP_JOINTS",
+    "LSP_LIMB_JOINTS",
+    "LSP_TORSO_DIAGONALS",
+    "MPII_JOINTS",
+    "auc",
+    "coco_results",
+    "evaluate_coco",
+    "evaluate_faces",
+    "evaluate_lsp",
+    "evaluate_mpii",
+    "failure_rate",
+    "lsp_torso_sizes",
+    "mean_pck",
+    "mpii_head_sizes",
+    "mpii_head_sizes_from_joints",
+    "nme",
+    "normalizing_distance",
+    "oks",
+    "oks_nms",
+    "pck",
+    "plot_ced",
+]

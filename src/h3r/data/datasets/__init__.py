@@ -13,6 +13,9 @@ aflw     folder of HRNet's AFLW CSVs, or a CSV        train, test, frontal (none
 coco     an mmpose COCO-style JSON                    none
 ======== ============================================ ======================================
 
+and the human pose readers ``coco-pose``, ``mpii`` and ``lsp`` of ``h3r.data.pose``, which return
+``PoseDataset`` (a ``FaceDataset`` of people).
+
 Every reader returns 0-based pixel-centre coordinates (``h3r.codecs.coords``); each module's docstring
 says how its format is converted.
 """
@@ -47,12 +50,25 @@ __all__ = [
     "scheme_for_count",
 ]
 
+
+def _pose_reader(name: str) -> Callable[..., FaceDataset]:
+    """The ``h3r.data.pose`` reader ``name``, imported at its first call (that package builds on this one)."""
+
+    def read(path: Path, split: str | None = None, skip_bad: bool = False) -> FaceDataset:
+        from h3r.data.pose import POSE_READERS
+
+        return POSE_READERS[name](path, split, skip_bad=skip_bad)
+
+    return read
+
+
 READERS: dict[str, Callable[..., FaceDataset]] = {
     "300w": read_300w,
     "wflw": read_wflw,
     "cofw": read_cofw,
     "aflw": read_aflw,
     "coco": read_coco,
+    **{name: _pose_reader(name) for name in ("coco-pose", "mpii", "lsp")},
 }
 
 
@@ -68,10 +84,10 @@ def read_dataset(spec: str, skip_bad: bool = False) -> FaceDataset:
         DatasetError: naming the file (and line or sample) and the problem.
 
     Examples:
-        >>> read_dataset("pts:/data")
+        >>> read_dataset("pts:/data")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        h3r.data.datasets.base.DatasetError: pts:/data: unknown reader 'pts'; known: 300w, wflw, cofw, aflw, coco
+        h3r.data.datasets.base.DatasetError: pts:/data: unknown reader 'pts'; known: 300w, wflw, cofw, aflw, coco, ...
     """
     reader, _, rest = spec.partition(":")
     if reader not in READERS:

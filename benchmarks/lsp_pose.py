@@ -1,0 +1,116 @@
+"""PCK@0.2 on LSP-extended: the h3r codec against vanilla-round at strides 4 and 8, and the mean pose in the box.
+
+Trains ``configs/lsp_mobilenetv2_128x96.yaml`` four times (codec ``h3r`` / ``vanilla-round`` × output stride
+4 / 8, everything else equal) on the 300 training images of ``../shared/data/lspet-400``, scores each
+run's ``best.ckpt`` on the 100 held-out images (every 4th in file order) with the flip test, and scores the
+trivial baseline: the mean training pose (in crop pixels of each person's plain crop) placed in each
+held-out person's crop. Writes ``docs/results/lsp_pose.json`` (PCK with and without the flip test).
+
+Each step is skipped when its result is already in the JSON file, and a run whose folder holds a finished
+``last.ckpt`` is not trained again (an interrupted one resumes), so rerunning after a stop loses at most
+one epoch. Run from the project root (about 40 minutes on 2 CPU cores):
+
+    python benchmarks/lsp_pose.py [--epochs 40] [--json docs/results/lsp_pose.json]
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from machine import describe_machine
+
+from h3r.data.datasets import read_dataset
+from h3r.engine.checkpoint import read_checkpoint
+from h3r.engine.config import load_config
+from h3r.engine.pose import evaluate_estimator, mean_pose, place_mean_pose, pose_report
+from h3r.engine.train import train
+from h3r.inference.pose import PoseEstimator
+from h3r.utils.malloc import tune_allocator
+
+CONFIG = Path("configs/lsp_mobilenetv2_128x96.yaml")
+RUNS = [(codec, stride) for codec in ("h3r", "vanilla-round") for stride in (4, 8)]
+SCORES = ("pck", "pck_limbs", "Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
+
+
+def run_overrides(codec: str, stride: int, epochs: int) -> list[str]:
+    """The config overrides of one run; the codec's own settings (h3r: top-9) are reset for vanilla-round."""
+    settings = "{topk: 9}" if codec == "h3r" else "{}"
+    return [
+        f"codec.name={codec}",
+        f"codec.settings={settings}",
+        f"model.output_stride={stride}",
+        f"optim.epochs={epochs}",
+        f"output_dir=runs/lsp_pose/{codec}_stride{stride}",
+    ]
+
+
+def trained(run_dir: Path, epochs: int) -> bool:
+    """Whether ``run_dir/last.ckpt`` has completed ``epochs`` epochs."""
+    last = run_dir / "last.ckpt"
+    return last.is_file() and read_checkpoint(last)["epoch"] >= epochs
+
+
+def score_run(codec: str, stride: int, epochs: int) -> dict:
+    """Train (or resume) one run and score its best checkpoint on the held-out people, with the flip test."""
+    overrides = run_overrides(codec, stride, epochs)
+    config = load_config(CONFIG, overrides)
+    run_dir = Path(config.output_dir)
+    if not trained(run_dir, epochs):
+        train(config, resume=(run_dir / "last.ckpt").is_file())
+    last = read_checkpoint(run_dir / "last.ckpt")
+    people = read_dataset(config.data.val)
+    estimator = PoseEstimator.from_checkpoint(run_dir / "best.ckpt")
+    with_flip, without_flip = (evaluate_estimator(estimator, people, flip=flip).report for flip in (True, False))
+    return {
+        "codec": codec,
+        "stride": stride,
+        "heatmap": [side // stride for side in config.data.size],
+        "epochs": last["epoch"],
+        "best_epoch": last["best_epoch"],
+        **{key: with_flip[key] for key in SCORES},
+        **{f"{key}_no_flip": without_flip[key] for key in ("pck", "pck_limbs")},
+        "n_scored": with_flip["n_scored"],
+        "train_minutes": round(sum(row["seconds"] for row in last["history"]) / 60, 1),
+        "command": f"h3r train {CONFIG} {' '.join(overrides)}",
+    }
+
+
+def score_mean_pose() -> dict:
+    """The mean training pose placed in each held-out person's crop (no network, so no flip test)."""
+    config = load_config(CONFIG)
+    train_people, val_people = read_dataset(config.data.train), read_dataset(config.data.val)
+    pose = mean_pose(train_people, config.data.size, config.data.crop_scale)
+    joints = place_mean_pose(pose, val_people, config.data.size, config.data.crop_scale)
+    report = pose_report(joints, np.zeros(joints.shape[:2]), val_people)  # scores: unused by PCK
+    scores = {key: report[key] for key in SCORES} | {f"{key}_no_flip": report[key] for key in ("pck", "pck_limbs")}
+    return {"codec": "mean pose in the box", **scores, "n_scored": report["n_scored"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=40, help="training epochs of each run")
+    parser.add_argument("--json", type=Path, default=Path("docs/results/lsp_pose.json"))
+    args = parser.parse_args()
+    tune_allocator()
+    results = json.loads(args.json.read_text()) if args.json.is_file() else {"rows": {}}
+    steps = {"mean_pose": score_mean_pose}
+    for codec, stride in RUNS:
+        steps[f"{codec}_stride{stride}"] = lambda c=codec, s=stride: score_run(c, s, args.epochs)
+    for name, step in steps.items():
+        if name in results["rows"]:
+            print(f"{name}: done already, skipped")
+            continue
+        results["rows"][name] = step()
+        results["machine"] = describe_machine()
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"{name}: PCK@0.2 {results['rows'][name]['pck']:.4f} (limbs {results['rows'][name]['pck_limbs']:.4f})")
+    print(f"{'run':<22} {'PCK@0.2':>8} {'limbs':>8} {'no flip':>8} {'limbs':>8}")
+    for name, row in results["rows"].items():
+        print(f"{name:<22} {row['pck']:>8.4f} {row['pck_limbs']:>8.4f} {row['pck_no_flip']:>8.4f} "
+              f"{row['pck_limbs_no_flip']:>8.4f}")
+
+
+if __name__ == "__main__":
+    main()
