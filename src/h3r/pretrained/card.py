@@ -140,7 +140,7 @@ def _limitations(d: dict) -> str:
     return (
         "## Limitations\n\n"
         f"- Trained from scratch on {amount} at {d['preprocessing']['input_size']} pixels: far less data than "
-        "published 300-W models use, and no pretrained backbone, so its errors are several times theirs "
+        "published 300-W models use, and no pretrained backbone, so its errors are larger than theirs "
         "(published HRNetV2-W18: 3.85 % NME on the 300-W test set).\n"
         "- It knows only the kinds of faces in its training data: poses, occlusions, expressions, lighting, "
         "ages and groups of people that are rare there give larger errors; no scores by group were measured.\n"
