@@ -1,5 +1,6 @@
 """``h3r export``: landmark models as files for other runtimes (ONNX) and as shippable bundles."""
 
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -132,9 +133,5 @@ def bundle_command(run: Path, output: Path, name: str, test_spec: str | None, tr
 
 def _subset_counts(*datasets) -> dict[str, int]:
     """Faces per subset tag (300-W: afw, helen, lfpw), over ``datasets``."""
-    counts: dict[str, int] = {}
-    for faces in datasets:
-        for sample in faces:
-            for tag in sample.subsets:
-                counts[tag] = counts.get(tag, 0) + 1
+    counts = Counter(tag for faces in datasets for sample in faces for tag in sample.subsets)
     return dict(sorted(counts.items()))
