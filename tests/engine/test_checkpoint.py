@@ -10,6 +10,7 @@ from shared_data import shared_path
 from h3r.engine.checkpoint import (
     CheckpointError,
     copy_atomically,
+    initialise_from,
     load_detector,
     read_checkpoint,
     resolve_checkpoint,
@@ -18,6 +19,8 @@ from h3r.engine.checkpoint import (
 )
 from h3r.engine.config import ConfigError, TrainerConfig
 from h3r.engine.train import _fabric_arguments
+from h3r.inference.detector import LandmarkDetector
+from h3r.models import build_model
 
 
 def test_missing_and_foreign_checkpoints_are_named(tmp_path):
@@ -64,6 +67,22 @@ def test_the_authors_folders_load_as_detectors():
     folder = shared_path("official-h3r", "models", "wflw_mobilenet_128x128_p2")
     detector = load_detector(folder)
     assert detector.num_landmarks == 98 and detector.input_size == 128 and detector.flip
+
+
+def test_initialising_from_another_model_copies_what_fits():
+    """The bundled 68-point model starts a 14-joint network of another stride: everything but the last
+    conv's weights (its landmark count differs) is copied; another backbone is refused."""
+    model = build_model(num_landmarks=14, head="binary", output_stride=8)
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    copied, fresh = initialise_from(model, "face68")
+    source = LandmarkDetector.from_pretrained("face68").runner.model.state_dict()
+    assert fresh == ["head.logits.weight"] and copied == len(before) - 1
+    assert torch.equal(model.state_dict()["head.logits.weight"], before["head.logits.weight"])
+    for name, value in model.state_dict().items():
+        if name != "head.logits.weight":
+            assert torch.equal(value, source[name]), name
+    with pytest.raises(ValueError, match="face68: another backbone: .* backbone tensors have no counterpart"):
+        initialise_from(build_model("hrnet_w18", num_landmarks=14, head="binary"), "face68")
 
 
 def test_torchrun_sets_the_process_counts(monkeypatch):

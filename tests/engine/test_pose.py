@@ -115,6 +115,13 @@ def test_evaluate_with_coco_detections_and_predict_draws_the_skeleton(tmp_path):
     (person,) = json.loads((tmp_path / "people.json").read_text())["images"][0]["people"]
     assert np.array(person["landmarks"]).shape == (17, 2)
     assert (tmp_path / "out" / "000000000785_landmarks.png").is_file()
+    outcome = CliRunner().invoke(cli, [
+        "predict", "--task", "pose", str(image), "--boxes", str(tmp_path / "boxes.txt"), "--model",
+        str(tmp_path / "run"), "--runtime", "onnxruntime", "--json", str(tmp_path / "onnx.json"),
+    ])  # fmt: skip
+    assert outcome.exit_code == 0, outcome.output
+    (on_onnx,) = json.loads((tmp_path / "onnx.json").read_text())["images"][0]["people"]
+    np.testing.assert_allclose(on_onnx["landmarks"], person["landmarks"], atol=1e-3)
     outcome = CliRunner().invoke(cli, ["predict", "--task", "pose", str(image), "--model", str(tmp_path / "run")])
     assert outcome.exit_code != 0 and "pose prediction needs person boxes" in outcome.output
 

@@ -70,6 +70,19 @@ def test_an_existing_run_is_neither_overwritten_nor_resumed_by_accident(tiny):
         train(tiny(optim={"epochs": 3, "lr": 0.01}), resume=True)
 
 
+def test_a_run_can_start_from_another_model(finished, tiny, tmp_path):
+    """``model.init`` starts from a finished run's weights (an epoch at a learning rate of 1e-9 keeps them);
+    a model that is not there is named."""
+    result, _ = finished
+    started = train(tiny(model={"width_mult": 0.25, "init": str(result.run_dir / "last.ckpt")}, optim={"epochs": 1,
+                    "lr": 1e-9, "warmup_epochs": 0, "schedule": "constant"}))  # fmt: skip
+    ended = dict(result.model.named_parameters())
+    for name, value in started.model.named_parameters():
+        torch.testing.assert_close(value, ended[name], atol=1e-6, rtol=0, msg=name)
+    with pytest.raises(RunError, match="model.init: nowhere: no such model folder"):
+        train(tiny(model={"init": "nowhere"}), force=True)
+
+
 def test_resume_needs_a_last_checkpoint(tiny):
     with pytest.raises(RunError, match="cannot resume: .*last.ckpt not found"):
         train(tiny(), resume=True)

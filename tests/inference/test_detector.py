@@ -123,24 +123,26 @@ def test_crop_centre_maps_to_the_box_centre(image, crop):
         np.testing.assert_allclose(landmarks, np.repeat(expected[:, None], 5, 1), atol=1e-4)
 
 
-def test_a_blob_is_found_where_it_is_in_the_image():
+@pytest.mark.parametrize("size", [SIZE, (64, 40)])
+def test_a_blob_is_found_where_it_is_in_the_image(size):
     """The exact crop and its inverse put a blob found in the crop back on its sub-pixel image position,
-    whatever the box's size and position, also when it reaches outside the image."""
+    whatever the box's size and position, also when it reaches outside the image, for square and (H, W)
+    (top-down pose) inputs."""
     blob = np.array([47.3, 61.8])
     ys, xs = np.mgrid[0:150, 0:130]
     pixels = 255 * np.exp(-((xs - blob[0]) ** 2 + (ys - blob[1]) ** 2) / (2 * 6.0**2))
     image = np.repeat(pixels.round().astype(np.uint8)[..., None], 3, axis=2)
 
     def brightest(crops):
-        weights = (crops.mean(1) - crops.mean(1).amin()) ** 4  # (N, S, S), the blob dominates
-        grid = torch.arange(SIZE, dtype=weights.dtype)
+        weights = (crops.mean(1) - crops.mean(1).amin()) ** 4  # (N, H, W), the blob dominates
+        ys, xs = (torch.arange(side, dtype=weights.dtype) for side in weights.shape[1:])
         total = weights.sum((1, 2))
-        x = (weights * grid).sum((1, 2)) / total
-        y = (weights * grid[:, None]).sum((1, 2)) / total
+        x = (weights * xs).sum((1, 2)) / total
+        y = (weights * ys[:, None]).sum((1, 2)) / total
         return torch.stack([x, y], -1)[:, None].expand(-1, 5, 2), torch.ones(len(crops), 5)
 
     boxes = [[20.0, 30.0, 80.0, 90.0], [-30.0, 10.0, 90.0, 100.0], [30.5, 44.25, 65.0, 80.0]]
-    landmarks, _ = fake(brightest).predict(image, boxes)
+    landmarks, _ = LandmarkDetector(brightest, size, 5).predict(image, boxes)
     np.testing.assert_allclose(landmarks, np.broadcast_to(blob, landmarks.shape), atol=0.1)
 
 
@@ -185,6 +187,10 @@ def test_bad_arguments(tiny, image):
         LandmarkDetector(constant((0.0, 0.0)), SIZE, 5, flip_permutation=(0, 1, 2))
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         LandmarkDetector(constant((0.0, 0.0)), SIZE, 5, batch_size=0)
+    with pytest.raises(ValueError, match=r"input_size must be a positive int or \(H, W\) of them, got \(64, 0\)"):
+        LandmarkDetector(constant((0.0, 0.0)), (64, 0), 5)
+    with pytest.raises(ValueError, match=r"the official crop is square; this network takes \(H, W\) = \(64, 48\)"):
+        LandmarkDetector(constant((0.0, 0.0)), (64, 48), 5, crop="official")
 
 
 def test_image_kinds_give_the_same_landmarks(tiny, image, tmp_path):

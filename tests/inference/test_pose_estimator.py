@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from h3r.data.pose import LSP_14
+from h3r.inference.detector import LandmarkDetector
 from h3r.inference.pose import PoseEstimator
 
 SIZE = (64, 48)  # H, W
@@ -26,7 +27,8 @@ class MirrorAwareNetwork(nn.Module):
 def test_the_flip_test_mirrors_back_and_swaps_sides():
     image = np.zeros((120, 100, 3), np.uint8)
     image[30:50, 20:35] = 255  # an off-centre bright patch
-    estimator = PoseEstimator(MirrorAwareNetwork(), SIZE, LSP_14)
+    detector = LandmarkDetector(MirrorAwareNetwork(), SIZE, 14, flip_permutation=LSP_14.flip_permutation)
+    estimator = PoseEstimator(detector, LSP_14)
     direct, _ = estimator.predict(image, [[10, 10, 80, 110]], flip=False)
     flipped, _ = estimator.predict(image, [[10, 10, 80, 110]], flip=True)
     np.testing.assert_allclose(flipped, direct, atol=0.05)  # 0.05 px: bilinear edges of the warp

@@ -48,8 +48,7 @@ def onnx_command(model_name: str, output: Path, opset: int) -> None:
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.FileError(str(output), hint=error.strerror or str(error)) from None
-    size = detector.input_size
-    crops = torch.randn(PARITY_BATCH, 3, size, size, generator=torch.Generator().manual_seed(0))
+    crops = torch.randn(PARITY_BATCH, 3, *detector.size, generator=torch.Generator().manual_seed(0))
     _report(Console(), runner, opset, max_difference(network, runner, crops))
 
 

@@ -94,10 +94,11 @@ def predict(inputs, task, example, model_name, boxes_path, face_detector, out_di
     if threads is not None:
         torch.set_num_threads(threads)
     if task == "pose":
-        estimator = pose_estimator(model_name, boxes_path, runtime, flip, batch_size)
+        estimator = pose_estimator(model_name, boxes_path, flip, batch_size)
         draw = skeleton_drawer(estimator.scheme)
-        people_boxes = _box_source(boxes_path, face_detector)
-        return _predict_all(images, estimator, people_boxes, out_dir, json_path, draw, "people")
+        people = _box_source(boxes_path, face_detector)
+        with _runtime(estimator.detector, runtime, onnx_path, threads) as detector:
+            return _predict_all(images, detector, people, out_dir, json_path, draw, "people")
     settings = {"crop": crop, "batch_size": batch_size} | ({} if flip is None else {"flip": flip})
     try:
         detector = LandmarkDetector.from_pretrained(model_name, **settings)
@@ -178,7 +179,7 @@ def _runtime(
             runner = OnnxRunner(path, threads=threads)
         except (ImportError, ValueError) as error:
             raise click.ClickException(str(error)) from None
-        expected = ((detector.input_size,) * 2, detector.num_landmarks)
+        expected = (detector.size, detector.num_landmarks)
         if (runner.input_size, runner.num_landmarks) != expected:
             raise click.BadParameter(
                 f"{path} takes (H, W) = {runner.input_size} crops and gives {runner.num_landmarks} landmarks, "
@@ -190,7 +191,6 @@ def _predict_all(images: list[Path], detector: LandmarkDetector, find_boxes: Box
                  json_path: Path | None, draw=None, kind: str = "faces") -> None:
     """Process every image, reporting and skipping failures; write the JSON even if interrupted.
 
-    ``detector`` may be any object with its ``predict(image, boxes)`` (a ``PoseEstimator`` for people);
     ``draw`` (default ``draw_overlay``) makes the overlays; ``kind`` names the objects, ``"faces"`` or ``"people"``.
     """
     if out_dir is not None:

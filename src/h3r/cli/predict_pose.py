@@ -18,17 +18,15 @@ _SIDE_COLOURS = {"left_": (40, 120, 255), "right_": (255, 140, 0)}  # the person
 _CENTRE_COLOUR = (255, 230, 0)
 
 
-def pose_estimator(model: str, boxes: Path | None, runtime: str, flip: bool | None, batch_size: int) -> PoseEstimator:
+def pose_estimator(model: str, boxes: Path | None, flip: bool | None, batch_size: int) -> PoseEstimator:
     """The ``PoseEstimator`` of an h3r pose run or checkpoint, checking the options pose prediction needs.
 
     Raises:
-        click.BadParameter: no ``--boxes`` (there is no person detector), another runtime than torch, or a
-            model that is not an h3r pose checkpoint.
+        click.BadParameter: no ``--boxes`` (there is no person detector), or a model that is not an h3r
+            pose checkpoint.
     """
     if boxes is None:
         raise click.BadParameter("pose prediction needs person boxes: h3r has no person detector", param_hint="--boxes")
-    if runtime != "torch":
-        raise click.BadParameter("pose models run on torch only", param_hint="--runtime")
     settings = {"batch_size": batch_size} | ({} if flip is None else {"flip": flip})
     try:
         return PoseEstimator.from_checkpoint(model, **settings)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from h3r.codecs import build_codec
 from h3r.data import IMAGENET_MEAN, IMAGENET_STD
@@ -150,6 +151,34 @@ def build_network(model_args: dict, state_dict: Mapping[str, torch.Tensor]) -> L
     model = build_model(**model_args)
     model.load_state_dict(state_dict)
     return model.eval()
+
+
+def initialise_from(model: nn.Module, source: str | Path) -> tuple[int, list[str]]:
+    """Copy into ``model`` the weights of another model (``LandmarkDetector.from_pretrained``'s names and
+    folders): its whole backbone, which must be the same (architecture and width; the output stride may
+    differ), and every head tensor of the same name and shape (all of them for the same landmark count);
+    the rest keeps its fresh initialisation.
+
+    Returns:
+        ``(copied, fresh)``: how many of the state dict's tensors were copied, and the names of the others.
+
+    Raises:
+        ValueError: ``source`` is no model or not a PyTorch network, or its backbone differs from ``model``'s.
+    """
+    network = getattr(LandmarkDetector.from_pretrained(source).runner, "model", None)
+    if not isinstance(network, nn.Module):
+        raise ValueError(f"{source}: not a PyTorch network")
+    theirs, ours = network.state_dict(), model.state_dict()
+    matching = {name: value for name, value in theirs.items() if name in ours and value.shape == ours[name].shape}
+    backbone = [name for name in ours if name.startswith("backbone.")]
+    missing = [name for name in backbone if name not in matching]
+    if missing:
+        raise ValueError(
+            f"{source}: another backbone: {len(missing)} of this network's {len(backbone)} backbone tensors have no "
+            f"counterpart of the same shape there (first: {missing[0]})"
+        )
+    model.load_state_dict(matching, strict=False)
+    return len(matching), [name for name in ours if name not in matching]
 
 
 def load_detector(path: str | Path, *, device: torch.device | str = "cpu", **settings) -> LandmarkDetector:

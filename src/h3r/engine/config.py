@@ -14,7 +14,8 @@ A config file holds the sections below (every key is optional except ``data.trai
       crop_scale: 1.25           # crop side over the longer box side (pose: over the box side it keeps)
       workers: 2                 # DataLoader worker processes
       skip_bad: false            # leave out malformed samples instead of stopping
-    model: {backbone: mobilenetv2, width_mult: 1.0, output_stride: 4, head_channels: null}
+    model: {backbone: mobilenetv2, width_mult: 1.0, output_stride: 4, head_channels: null,
+            init: null}          # init: a model (face68, a bundle or run folder, a .ckpt) to start from
     codec: {name: h3r, settings: {topk: 9}}  # input_size and stride come from data and model
     loss: auto                   # or binary-ce, mse, l1 (see h3r.engine.losses.head_and_loss)
     augment: {rotation: 30, ...}  # h3r.data.augment.AugmentSettings; null for none
@@ -114,6 +115,7 @@ class ModelConfig(_Section):
     width_mult: float = Field(1.0, gt=0)
     output_stride: Literal[4, 8, 16] = 4
     head_channels: int | None = Field(None, ge=1)
+    init: str | None = None
 
 
 class CodecConfig(_Section):

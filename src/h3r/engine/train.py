@@ -42,6 +42,7 @@ from h3r.data.training_set import FaceTrainingSet
 from h3r.engine.checkpoint import (
     checkpoint_metadata,
     copy_atomically,
+    initialise_from,
     restore_rng_states,
     rng_states,
     save_atomically,
@@ -137,6 +138,13 @@ def train(
         width_mult=config.model.width_mult,
         head_channels=config.model.head_channels,
     )
+    if config.model.init and not resume:
+        try:
+            copied, fresh = initialise_from(model, config.model.init)
+        except ValueError as error:
+            raise RunError(f"model.init: {error}") from None
+        fresh_names = ", ".join(fresh) or "none"
+        say(f"initialised {copied} of {copied + len(fresh)} tensors from {config.model.init}; fresh: {fresh_names}")
     memory_format = torch.channels_last if config.trainer.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = build_optimizer(config.optim, model)

@@ -1,13 +1,15 @@
 """Face landmarks in whole images: crop each face box, run the network on the crops, map the landmarks back.
 
 Coordinates follow ``h3r.data.geometry``: (x, y) points, (H, W) sizes, the top-left pixel centred on
-(0, 0). Boxes are rows (x1, y1, x2, y2) in image pixels; landmarks come back in image pixels.
+(0, 0). Boxes are rows (x1, y1, x2, y2) in image pixels; landmarks come back in image pixels. The network
+input is square for faces and (H, W) for people (e.g. 256 × 192): the exact crop widens the box to the
+input's aspect ratio (``box_to_rectangle``), which for a square input is ``box_to_square``.
 
 Crop modes (``crop=``):
     - ``"exact"`` (the default): ``crop_exact``, an exact sub-pixel warp of the square
       ``box_to_square`` gives (side ``crop_scale`` · max(w, h)); a landmark found at crop pixel u is put
       back where that crop pixel came from, by the inverse of the crop matrix.
-    - ``"official"``: the authors' torchalign pipeline, to reproduce their printed landmarks:
+    - ``"official"`` (square inputs only): the authors' torchalign pipeline, to reproduce their printed landmarks:
       ``crop_official`` (their square, side ``crop_scale`` · max(w + 1, h + 1), rounded to whole pixels
       and resized by Pillow) and their map back x = u · side / S + x0, y = v · side / S + y0, with the
       unrounded corner (x0, y0) and side of ``official_crop_rect``.
@@ -29,7 +31,7 @@ faces of 34 to 560 pixels) with each of the 5 released models (``tests/inference
       0.47 %: the rest of the difference is torchalign's map back, not the network.
 
 Flip test (``flip=True``), as the authors do it: the mirrored crops run in the same batch; their
-landmarks are mirrored back (x → S − 1 − x), renumbered with the flip permutation
+landmarks are mirrored back (x → W − 1 − x), renumbered with the flip permutation
 (``mirrored[..., flip_permutation, :]``) and averaged with the direct ones in crop pixels, scores
 likewise; then the average is mapped back to the image.
 """
@@ -63,7 +65,7 @@ from h3r.pretrained import DESCRIPTION_FILE, WEIGHTS_FILE
 __all__ = ["BUNDLED_MODELS", "CROP_MODES", "MODEL_FORMATS", "LandmarkDetector", "Runner", "resolve_model"]
 
 Runner = Callable[[torch.Tensor], tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray]]
-"""(N, 3, S, S) normalised float32 crops → (N, K, 2) landmarks in crop pixels and (N, K) scores, as
+"""(N, 3, H, W) normalised float32 crops → (N, K, 2) landmarks in crop pixels and (N, K) scores, as
 ``DecodingNetwork`` or ``h3r.inference.onnx.OnnxRunner``."""
 
 CROP_MODES = ("exact", "official")
@@ -82,7 +84,7 @@ class LandmarkDetector:
 
     Attributes:
         runner: see ``Runner``; called under ``torch.no_grad`` on crops moved to ``device``.
-        input_size: side S of the square network input, pixels.
+        input_size: side S of a square network input, or its (H, W), pixels; ``size`` is always (H, W).
         num_landmarks: K, the landmarks per face.
         crop_scale: crop side over the longer box side.
         flip_permutation: landmark i of a face is landmark ``flip_permutation[i]`` of its mirror
@@ -106,7 +108,7 @@ class LandmarkDetector:
     """
 
     runner: Runner
-    input_size: int
+    input_size: int | tuple[int, int]
     num_landmarks: int
     crop_scale: float = 1.25
     flip_permutation: tuple[int, ...] | None = None
@@ -118,9 +120,14 @@ class LandmarkDetector:
     device: torch.device | str = "cpu"
 
     def __post_init__(self):
+        if not isinstance(self.input_size, int):
+            sides = tuple(self.input_size) if isinstance(self.input_size, (tuple, list)) else ()
+            if len(sides) != 2 or not all(_positive_int(side) for side in sides):
+                raise ValueError(f"input_size must be a positive int or (H, W) of them, got {self.input_size!r}")
+            object.__setattr__(self, "input_size", sides)
         for name in ("input_size", "num_landmarks", "batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not isinstance(value, tuple) and not _positive_int(value):
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if not self.crop_scale > 0:
             raise ValueError(f"crop_scale must be positive, got {self.crop_scale!r}")
@@ -139,16 +146,15 @@ class LandmarkDetector:
 
         Args:
             model: a network with a ``num_landmarks`` attribute (``h3r.models.LandmarkNet``).
-            codec: the codec it was trained with; its square ``input_size`` is the crop size.
+            codec: the codec it was trained with; its ``input_size`` (H, W) is the crop size.
             device: where the network runs.
             settings: the other attributes (``crop_scale``, ``flip_permutation``, ``mean``, ``std``,
                 ``crop``, ``flip``, ``batch_size``).
         """
         height, width = codec.input_size
-        if height != width:
-            raise ValueError(f"the network input must be square, got (H, W) = {codec.input_size}")
         runner = DecodingNetwork(model, codec).to(device).eval()
-        return cls(runner, height, model.num_landmarks, device=device, **settings)
+        size = height if height == width else (height, width)
+        return cls(runner, size, model.num_landmarks, device=device, **settings)
 
     @classmethod
     def from_official(cls, model_dir: str | Path, *, device: torch.device | str = "cpu", **settings):
@@ -193,6 +199,11 @@ class LandmarkDetector:
                 return loader(path, **settings)
         raise ValueError(f"{path}: not a model folder: it holds none of {', '.join(MODEL_FORMATS)}")
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the network input, pixels."""
+        return (self.input_size, self.input_size) if isinstance(self.input_size, int) else self.input_size
+
     def preprocessing(self) -> dict:
         """What a runtime needs besides the network, as JSON values (the ONNX export's metadata).
 
@@ -226,8 +237,8 @@ class LandmarkDetector:
 
         Raises:
             ValueError: boxes not of shape (F, 4+), or a box that is not finite, inverted, of zero area
-                or wholly outside the image (the message names its index); an unknown crop mode, or a
-                flip test without a flip permutation.
+                or wholly outside the image (the message names its index); an unknown crop mode, the
+                official crop of a non-square input, or a flip test without a flip permutation.
             h3r.data.ImageError: (a ``ValueError``) an image that cannot be read, naming it.
         """
         flip = self.flip if flip is None else flip
@@ -247,11 +258,13 @@ class LandmarkDetector:
     def _check_options(self, crop: str, flip: bool) -> None:
         if crop not in CROP_MODES:
             raise ValueError(f"crop must be one of {', '.join(CROP_MODES)}; got {crop!r}")
+        if crop == "official" and not isinstance(self.input_size, int):
+            raise ValueError(f"the official crop is square; this network takes (H, W) = {self.input_size} crops")
         if flip and self.flip_permutation is None:
             raise ValueError("the flip test needs a flip_permutation; give one or use flip=False")
 
     def _crops(self, image: np.ndarray, boxes: np.ndarray, first: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
-        """(B, S, S, 3) uint8 crops of (B, 4) boxes and their (B, 3, 3) crop → image matrices.
+        """(B, H, W, 3) uint8 crops of (B, 4) boxes and their (B, 3, 3) crop → image matrices.
 
         ``first`` is the index of ``boxes[0]`` among all the boxes, for error messages.
         """
@@ -266,18 +279,17 @@ class LandmarkDetector:
         return np.stack(crops), np.stack(matrices)
 
     def _crop(self, image: np.ndarray, box: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-        """One (S, S, 3) uint8 crop and its (3, 3) crop pixels → image pixels matrix."""
-        size = self.input_size
+        """One (H, W, 3) uint8 crop and its (3, 3) crop pixels → image pixels matrix."""
         if mode == "exact":
-            crop, matrix = crop_exact(image, box, size, self.crop_scale)
+            crop, matrix = crop_exact(image, box, self.input_size, self.crop_scale)
             return crop, invert(matrix)
-        crop, _ = crop_official(image, box, size, self.crop_scale)
+        crop, _ = crop_official(image, box, self.input_size, self.crop_scale)
         x0, y0, x1, _ = official_crop_rect(box, self.crop_scale).astype(np.float64)
-        k = (x1 - x0) / size
+        k = (x1 - x0) / self.input_size
         return crop, np.array([[k, 0.0, x0], [0.0, k, y0], [0.0, 0.0, 1.0]])
 
     def _landmarks_in_crops(self, crops: np.ndarray, flip: bool) -> tuple[np.ndarray, np.ndarray]:
-        """(B, S, S, 3) uint8 crops → (B, K, 2) float64 landmarks in crop pixels and (B, K) scores."""
+        """(B, H, W, 3) uint8 crops → (B, K, 2) float64 landmarks in crop pixels and (B, K) scores."""
         batch = normalize(crops, self.mean, self.std)
         if flip:
             batch = torch.cat([batch, batch.flip(-1)])
@@ -288,8 +300,12 @@ class LandmarkDetector:
             return keypoints, scores
         count, permutation = len(crops), list(self.flip_permutation)
         mirrored = keypoints[count:, permutation]
-        mirrored[..., 0] = self.input_size - 1 - mirrored[..., 0]
+        mirrored[..., 0] = self.size[1] - 1 - mirrored[..., 0]
         return (keypoints[:count] + mirrored) / 2, (scores[:count] + scores[count:, permutation]) / 2
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _as_boxes(boxes) -> np.ndarray:
