@@ -122,6 +122,8 @@ def test_evaluate_with_coco_detections_and_predict_draws_the_skeleton(tmp_path):
     assert outcome.exit_code == 0, outcome.output
     (on_onnx,) = json.loads((tmp_path / "onnx.json").read_text())["images"][0]["people"]
     np.testing.assert_allclose(on_onnx["landmarks"], person["landmarks"], atol=1e-3)
+    outcome = CliRunner().invoke(cli, ["export", "onnx", "--model", str(tmp_path / "run"), str(tmp_path / "pose.onnx")])
+    assert outcome.exit_code == 0 and "17 landmarks" in outcome.output, outcome.output
     outcome = CliRunner().invoke(cli, ["predict", "--task", "pose", str(image), "--model", str(tmp_path / "run")])
     assert outcome.exit_code != 0 and "pose prediction needs person boxes" in outcome.output
 
