@@ -106,10 +106,21 @@ def main() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
         print(f"{name}: PCK@0.2 {results['rows'][name]['pck']:.4f} (limbs {results['rows'][name]['pck_limbs']:.4f})")
-    print(f"{'run':<22} {'PCK@0.2':>8} {'limbs':>8} {'no flip':>8} {'limbs':>8}")
-    for name, row in results["rows"].items():
-        print(f"{name:<22} {row['pck']:>8.4f} {row['pck_limbs']:>8.4f} {row['pck_no_flip']:>8.4f} "
-              f"{row['pck_limbs_no_flip']:>8.4f}")
+    print(markdown_table(results["rows"]))
+
+
+def markdown_table(rows: dict[str, dict]) -> str:
+    """The README's table: PCK@0.2 of every row, 14 and 12 limb joints, with and without the flip test."""
+    lines = [
+        "| model | heatmap | PCK@0.2, 14 joints | 12 limb joints | no flip test: 14 joints | 12 limb joints |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows.values():
+        name = row["codec"] if "stride" not in row else f"`{row['codec']}`, stride {row['stride']}"
+        heatmap = " × ".join(map(str, row["heatmap"])) if "heatmap" in row else "–"
+        scores = (row[key] for key in ("pck", "pck_limbs", "pck_no_flip", "pck_limbs_no_flip"))
+        lines.append(f"| {name} | {heatmap} | " + " | ".join(f"{100 * value:.1f} %" for value in scores) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
