@@ -9,13 +9,17 @@ import lsp_pose  # noqa: E402
 from h3r.engine.config import load_config  # noqa: E402
 
 
-def test_each_run_changes_only_codec_stride_epochs_and_folder():
+def test_each_run_changes_only_codec_loss_stride_and_folder():
     base = load_config(lsp_pose.CONFIG).to_dict()
     vanilla = load_config(lsp_pose.CONFIG, lsp_pose.run_overrides("vanilla-round", 8, 120)).to_dict()
-    assert vanilla["codec"] == {"name": "vanilla-round", "settings": {}}
+    assert vanilla["codec"] == {"name": "vanilla-round", "settings": {}} and vanilla["loss"] == "auto"
     assert vanilla["model"] == {**base["model"], "output_stride": 8}
     assert vanilla["output_dir"] == "runs/lsp_pose/vanilla-round_stride8"
-    assert {key for key in base if base[key] != vanilla[key]} == {"codec", "model", "output_dir"}  # 120: the config's
+    assert {key for key in base if base[key] != vanilla[key]} == {"codec", "loss", "model", "output_dir"}
+    one_hot = load_config(lsp_pose.CONFIG, lsp_pose.run_overrides("h3r", 4, 120)).to_dict()
+    assert one_hot["codec"] == {"name": "h3r", "settings": {"topk": 9}}  # the config's sigma is reset
+    gaussian = load_config(lsp_pose.CONFIG, lsp_pose.run_overrides("h3r-gaussian", 4, 120)).to_dict()
+    assert {key for key in base if base[key] != gaussian[key]} == {"output_dir"}  # the config is this run
 
 
 def test_the_table_has_a_row_per_result_in_percent():
