@@ -2,11 +2,11 @@
 
 Trains ``configs/lsp_mobilenetv2_128x96.yaml`` four times (codec ``h3r`` / ``vanilla-round`` × output stride
 4 / 8, everything else equal), and a fifth time with ``h3r`` drawing a Gaussian target (sigma 2 cells, as
-vanilla-round's) around its randomly rounded cell instead of a one-hot one, on the 300 training images of ``../shared/data/lspet-400``, scores each
-run's final weights (``last.ckpt``: no epoch is chosen on the images reported) on the 100 held-out images
-(every 4th in file order) with and without the flip test, and scores the trivial baseline: the mean
-training pose (in crop pixels of each person's plain crop) placed in each held-out person's crop. Writes
-``docs/results/lsp_pose.json``.
+vanilla-round's) around its randomly rounded cell instead of a one-hot one, on the 300 training images of
+``../shared/data/lspet-400``. Scores each run's final weights (``last.ckpt``: no epoch is chosen on the
+images reported) on the 100 held-out images (every 4th in file order) with and without the flip test, and
+the trivial baseline: the mean training pose (in crop pixels of each person's plain crop) placed in each
+held-out person's crop. Writes ``docs/results/lsp_pose.json``.
 
 Each step is skipped when its result is already in the JSON file, and a run whose folder holds a finished
 ``last.ckpt`` is not trained again (an interrupted one resumes), so rerunning after a stop loses at most
@@ -18,6 +18,7 @@ one epoch. Run from the project root (20-30 minutes per run on one core of the d
 import argparse
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from machine import describe_machine
@@ -31,10 +32,19 @@ from h3r.inference.pose import PoseEstimator
 from h3r.utils.malloc import tune_allocator
 
 CONFIG = Path("configs/lsp_mobilenetv2_128x96.yaml")
-CODECS = {  # variant → codec, its settings, the loss, its name in the table
-    "h3r": ("h3r", "{topk: 9}", "auto", "h3r"),
-    "vanilla-round": ("vanilla-round", "{}", "auto", "vanilla-round"),
-    "h3r-gaussian": ("h3r", "{topk: 9, sigma: 2.0}", "binary-ce", "h3r, Gaussian target (sigma 2)"),
+class Variant(NamedTuple):
+    """A codec with its settings (YAML), loss and name in the table."""
+
+    codec: str
+    settings: str
+    loss: str
+    label: str
+
+
+CODECS = {
+    "h3r": Variant("h3r", "{topk: 9}", "auto", "h3r"),
+    "vanilla-round": Variant("vanilla-round", "{}", "auto", "vanilla-round"),
+    "h3r-gaussian": Variant("h3r", "{topk: 9, sigma: 2.0}", "binary-ce", "h3r, Gaussian target (sigma 2)"),
 }
 RUNS = [(variant, stride) for variant in ("h3r", "vanilla-round") for stride in (4, 8)] + [("h3r-gaussian", 4)]
 SCORES = ("pck", "pck_limbs", "Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
@@ -42,11 +52,11 @@ SCORES = ("pck", "pck_limbs", "Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee
 
 def run_overrides(variant: str, stride: int, epochs: int) -> list[str]:
     """The config overrides of one run of ``CODECS[variant]``; its settings replace the config's (h3r: top-9)."""
-    name, settings, loss, _ = CODECS[variant]
+    chosen = CODECS[variant]
     return [
-        f"codec.name={name}",
-        f"codec.settings={settings}",
-        f"loss={loss}",
+        f"codec.name={chosen.codec}",
+        f"codec.settings={chosen.settings}",
+        f"loss={chosen.loss}",
         f"model.output_stride={stride}",
         f"optim.epochs={epochs}",
         f"output_dir=runs/lsp_pose/{variant}_stride{stride}",
@@ -60,7 +70,7 @@ def trained(run_dir: Path, epochs: int) -> bool:
 
 
 def score_run(variant: str, stride: int, epochs: int) -> dict:
-    """Train (or resume) one run and score its final weights on the held-out people, with and without the flip test."""
+    """Train (or resume) one run; score its final weights on the held-out people, with and without the flip test."""
     overrides = run_overrides(variant, stride, epochs)
     config = load_config(CONFIG, overrides)
     run_dir = Path(config.output_dir)
@@ -71,8 +81,8 @@ def score_run(variant: str, stride: int, epochs: int) -> dict:
     estimator = PoseEstimator.from_checkpoint(run_dir / "last.ckpt")
     with_flip, without_flip = (evaluate_estimator(estimator, people, flip=flip).report for flip in (True, False))
     return {
-        "codec": CODECS[variant][3],
-        "codec_settings": CODECS[variant][1],
+        "codec": CODECS[variant].label,
+        "codec_settings": CODECS[variant].settings,
         "stride": stride,
         "heatmap": [side // stride for side in config.data.size],
         "epochs": last["epoch"],

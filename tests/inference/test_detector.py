@@ -187,8 +187,9 @@ def test_bad_arguments(tiny, image):
         LandmarkDetector(constant((0.0, 0.0)), SIZE, 5, flip_permutation=(0, 1, 2))
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         LandmarkDetector(constant((0.0, 0.0)), SIZE, 5, batch_size=0)
-    with pytest.raises(ValueError, match=r"input_size must be a positive int or \(H, W\) of them, got \(64, 0\)"):
+    with pytest.raises(ValueError, match=r"input_size must be a positive int or 2 positive ints, got \(64, 0\)"):
         LandmarkDetector(constant((0.0, 0.0)), (64, 0), 5)
+    assert LandmarkDetector(constant((0.0, 0.0)), (64, 64), 5).input_size == 64  # a square is one side
     with pytest.raises(ValueError, match=r"the official crop is square; this network takes \(H, W\) = \(64, 48\)"):
         LandmarkDetector(constant((0.0, 0.0)), (64, 48), 5, crop="official")
 

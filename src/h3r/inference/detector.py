@@ -46,6 +46,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from h3r._checks import check_size
 from h3r.codecs import Codec, H3RCodec
 from h3r.data import (
     IMAGENET_MEAN,
@@ -84,7 +85,8 @@ class LandmarkDetector:
 
     Attributes:
         runner: see ``Runner``; called under ``torch.no_grad`` on crops moved to ``device``.
-        input_size: side S of a square network input, or its (H, W), pixels; ``size`` is always (H, W).
+        input_size: side S of a square network input, or its (H, W), pixels (a square (S, S) becomes S);
+            ``size`` is always (H, W).
         num_landmarks: K, the landmarks per face.
         crop_scale: crop side over the longer box side.
         flip_permutation: landmark i of a face is landmark ``flip_permutation[i]`` of its mirror
@@ -120,14 +122,11 @@ class LandmarkDetector:
     device: torch.device | str = "cpu"
 
     def __post_init__(self):
-        if not isinstance(self.input_size, int):
-            sides = tuple(self.input_size) if isinstance(self.input_size, (tuple, list)) else ()
-            if len(sides) != 2 or not all(_positive_int(side) for side in sides):
-                raise ValueError(f"input_size must be a positive int or (H, W) of them, got {self.input_size!r}")
-            object.__setattr__(self, "input_size", sides)
-        for name in ("input_size", "num_landmarks", "batch_size"):
+        height, width = check_size("input_size", self.input_size, 2)
+        object.__setattr__(self, "input_size", height if height == width else (height, width))
+        for name in ("num_landmarks", "batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, tuple) and not _positive_int(value):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if not self.crop_scale > 0:
             raise ValueError(f"crop_scale must be positive, got {self.crop_scale!r}")
@@ -151,10 +150,8 @@ class LandmarkDetector:
             settings: the other attributes (``crop_scale``, ``flip_permutation``, ``mean``, ``std``,
                 ``crop``, ``flip``, ``batch_size``).
         """
-        height, width = codec.input_size
         runner = DecodingNetwork(model, codec).to(device).eval()
-        size = height if height == width else (height, width)
-        return cls(runner, size, model.num_landmarks, device=device, **settings)
+        return cls(runner, codec.input_size, model.num_landmarks, device=device, **settings)
 
     @classmethod
     def from_official(cls, model_dir: str | Path, *, device: torch.device | str = "cpu", **settings):
@@ -302,10 +299,6 @@ class LandmarkDetector:
         mirrored = keypoints[count:, permutation]
         mirrored[..., 0] = self.size[1] - 1 - mirrored[..., 0]
         return (keypoints[:count] + mirrored) / 2, (scores[:count] + scores[count:, permutation]) / 2
-
-
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _as_boxes(boxes) -> np.ndarray:
