@@ -14,7 +14,10 @@ Ours: ``--model`` (a bundled name or a model folder), with the flip test on and 
       ``DEFAULT_DETECTOR``), calibrated towards landmark boxes as ``detect_faces`` does;
     - the landmark boxes of all faces, as ``h3r evaluate`` crops them (the paper's P1 protocol);
     - dlib's own detector boxes, the very boxes its shape predictor gets, mapped to our landmark-box
-      convention by the calibration of ``dlib-hog-up1``.
+      convention by the calibration of ``dlib-hog-up1``;
+    - on detector boxes also refined ("ref."): one more pass cropped from the box of the landmarks the
+      first found (``LandmarkDetector.predict(..., refine=1)``, ``h3r predict``'s default; chosen on the
+      validation faces by ``box_refinement.py``).
 
 Matching a detection to the annotated face: the rule of ``face_detector_recall.py`` on the raw boxes:
 a detection finds the face when it contains the centre of the landmark box (the extent of the 68
@@ -67,7 +70,8 @@ SHAPE_PREDICTOR = "models/shape_predictor_68_face_landmarks.dat"
 FAILURE_THRESHOLD = 0.10
 TABLE_WIDTH = 120  # characters the widest table needs unwrapped
 LEGEND = (f"{DLIB}: dlib's HOG detector upsampled once, {DLIB_NO_UPSAMPLING}: not upsampled; cal.: the detector's box "
-          "calibrated towards landmark boxes (DETECTORS in h3r.inference.face_detection); landmark boxes: the "
+          "calibrated towards landmark boxes (DETECTORS in h3r.inference.face_detection); ref.: one more pass "
+          "cropped from the box of the landmarks found (h3r predict's default); landmark boxes: the "
           "extent of the annotated points, as h3r evaluate crops; NME by the outer eye corners; "
           "missed: faces the boxes' detector did not find; ms: median per face, landmark stage alone and with "
           "the face detection")
@@ -159,8 +163,8 @@ class Stage:
 @dataclass(frozen=True)
 class Row:
     """A landmark stage shown as a table row; ``step`` is ``("dlib", D)`` (dlib's shape predictor on
-    detector D's boxes) or ``("ours", B, flip)`` (our model on boxes B: a detector's, calibrated, or
-    ``LANDMARKS``)."""
+    detector D's boxes) or ``("ours", B, flip, refine)`` (our model on boxes B: a detector's, calibrated,
+    or ``LANDMARKS``, with ``refine`` refinement passes)."""
 
     method: str
     boxes: str
@@ -173,15 +177,18 @@ class Row:
 
 
 def rows_for(own_detector: str) -> list[Row]:
-    """dlib with its detector (upsampled once, and not), ours with its own detector, landmark boxes, dlib's boxes."""
+    """dlib with its detector (upsampled once, and not); ours with its own detector, landmark boxes and dlib's
+    boxes, with the flip test and without, on detector boxes also refined."""
     rows = [Row("dlib ERT", f"{DLIB} (dlib's own)", ("dlib", DLIB)),
             Row("dlib ERT", DLIB_NO_UPSAMPLING, ("dlib", DLIB_NO_UPSAMPLING))]
     sources = [(own_detector, f"{own_detector} cal. (ours)"), (LANDMARKS, "landmark boxes")]
     if own_detector != DLIB:
         sources.append((DLIB, f"{DLIB} cal. (dlib's)"))
     for flip in (True, False):
-        method = f"ours, {'flip' if flip else 'no flip'}"
-        rows += [Row(method, text, ("ours", source, flip)) for source, text in sources]
+        for refine in (0, 1):
+            method = f"ours, {'flip' if flip else 'no flip'}{', ref.' if refine else ''}"
+            rows += [Row(method, text, ("ours", source, flip, refine))
+                     for source, text in sources if not (refine and source == LANDMARKS)]
     return rows
 
 
@@ -227,7 +234,7 @@ def run_face(image: np.ndarray, truth_box: np.ndarray, detectors: list[str], ste
             points = np.array([(point.x, point.y) for point in shape.parts()], dtype=np.float64)
         else:
             box = boxes[source] if source == LANDMARKS else calibrated(boxes[source], source)
-            (points, _), seconds = timed(model.predict, image, [box], flip=step[2])
+            (points, _), seconds = timed(model.predict, image, [box], flip=step[2], refine=step[3])
             points = points[0]
         done[step] = seconds, points
     return done
@@ -254,8 +261,8 @@ def row_result(row: Row, stages: dict, errors: dict, faces: np.ndarray | None = 
     """Scores and median latencies (ms) of a row on ``faces``; by default on every face its step ran on,
     with the count of faces its boxes' detector missed."""
     stage = stages[row.step]
-    flip = row.step[2] if row.step[0] == "ours" else None
-    result = {"method": row.method, "boxes": row.boxes, "detector": row.detector, "flip": flip}
+    flip, refine = row.step[2:] if row.step[0] == "ours" else (None, None)
+    result = {"method": row.method, "boxes": row.boxes, "detector": row.detector, "flip": flip, "refine": refine}
     if faces is None:
         faces, result["missed"] = stage.done, int((~stage.done).sum())
     result |= {**scores(errors[row.step], faces), "landmarks_ms": median_ms(stage.seconds[faces])}

@@ -98,7 +98,7 @@ def test_a_short_run_prints_and_writes_every_row(tiny_run, tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["settings"]["faces"] == 5 and result["settings"]["dlib_detector"] == "dlib-hog-up1"
     own = {(row["method"], row["detector"]): row for row in result["own_detectors"]}
-    assert len(own) == 8
+    assert len(own) == 12  # 2 dlib rows; ours: 2 flips x (3 box sources + the 2 detectors' refined)
     dlib = own[("dlib ERT", "dlib-hog-up1")]
     assert dlib["faces"] + dlib["missed"] == 5 and dlib["faces"] >= 4
     assert dlib["nme"] < 0.08 and dlib["landmarks_ms"] > 0 and dlib["end_to_end_ms"] > dlib["landmarks_ms"]
@@ -106,4 +106,6 @@ def test_a_short_run_prints_and_writes_every_row(tiny_run, tmp_path, capsys):
         on_landmarks = own[(f"ours, {flip}", None)]
         assert on_landmarks["faces"] == 5 and on_landmarks["missed"] == 0 and "end_to_end_ms" not in on_landmarks
         assert own[(f"ours, {flip}", "dlib-hog-up1")]["faces"] == dlib["faces"]
+        refined = own[(f"ours, {flip}, ref.", "dlib-hog-up1")]
+        assert refined["refine"] == 1 and refined["faces"] == dlib["faces"]
     assert result["same_faces"][0]["results"][0]["faces"] == dlib["faces"]

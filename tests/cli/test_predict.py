@@ -209,3 +209,21 @@ def test_the_default_face_detector_finds_the_demo_face(official_dir, tmp_path):
     margin = 0.1 * (x2 - x1)
     assert (landmarks[:, 0] > x1 - margin).all() and (landmarks[:, 0] < x2 + margin).all()
     assert (landmarks[:, 1] > y1 - margin).all() and (landmarks[:, 1] < y2 + margin).all()
+
+
+def test_refinement_is_on_by_default_for_models_trained_on_landmark_boxes(model_dir, tmp_path):
+    from h3r.cli.predict import default_refinement
+
+    assert default_refinement("face68") == 1  # trained on landmark boxes
+    assert default_refinement(str(model_dir)) == 0  # torchalign: trained on the dataset's boxes
+    image = write_image(tmp_path / "face.png")
+    boxes = tmp_path / "boxes.txt"
+    boxes.write_text("10 10 70 60\n")
+    landmarks = {}
+    for name, flags in {"default": [], "0": ["--refine", 0], "1": ["--refine", 1]}.items():
+        json_path = tmp_path / f"refine_{name}.json"
+        result = run(image, "--model", "face68", "--boxes", boxes, "--json", json_path, *flags)
+        assert result.exit_code == 0, result.output
+        landmarks[name] = np.array(json.loads(json_path.read_text())["images"][0]["faces"][0]["landmarks"])
+    np.testing.assert_array_equal(landmarks["default"], landmarks["1"])
+    assert np.abs(landmarks["1"] - landmarks["0"]).max() > 0.1

@@ -146,6 +146,46 @@ def test_a_blob_is_found_where_it_is_in_the_image(size):
     np.testing.assert_allclose(landmarks, np.broadcast_to(blob, landmarks.shape), atol=0.1)
 
 
+class Spread:
+    """A runner finding its 5 landmarks at fixed crop pixels that span part of the crop; ``calls`` records
+    each call's batch size."""
+
+    points = torch.tensor([[12.0, 20.0], [50.0, 22.0], [31.0, 35.0], [18.0, 50.0], [44.0, 52.0]])
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, crops):
+        self.calls.append(len(crops))
+        return self.points.expand(len(crops), 5, 2), torch.ones(len(crops), 5)
+
+
+@pytest.mark.parametrize("crop", ["exact", "official"])
+def test_refinement_crops_again_from_the_landmarks_box(image, crop):
+    runner = Spread()
+    detector = fake(runner, flip=True, batch_size=2)
+    first, _ = detector.predict(image, BOXES, crop=crop, refine=0, flip=False)
+    refined_boxes = np.concatenate([first.min(axis=1), first.max(axis=1)], axis=1)
+    expected, _ = detector.predict(image, refined_boxes, crop=crop, refine=0)
+    runner.calls.clear()
+    refined, _ = detector.predict(image, BOXES, crop=crop, refine=1)
+    np.testing.assert_allclose(refined, expected, atol=1e-3)
+    assert np.abs(refined - first).max() > 1  # the second pass moved the points: the check has teeth
+    assert runner.calls == [2, 4, 1, 2]  # per batch of faces: a first pass without the flip test, then with it
+
+
+def test_more_refinement_passes_iterate(image):
+    detector = fake(Spread(), refine=2)
+    once, _ = detector.predict(image, BOXES, refine=1)
+    boxes = np.concatenate([once.min(axis=1), once.max(axis=1)], axis=1)
+    np.testing.assert_allclose(detector.predict(image, boxes, refine=0)[0], detector.predict(image, BOXES)[0], atol=1e-3)
+
+
+def test_refinement_keeps_the_box_where_the_landmarks_span_no_area(image):
+    detector = fake(constant((10.0, 20.0)))
+    np.testing.assert_array_equal(detector.predict(image, BOXES, refine=2)[0], detector.predict(image, BOXES)[0])
+
+
 def test_no_boxes_give_empty_arrays(tiny, image):
     for boxes in ([], np.zeros((0, 4)), np.zeros((0, 5))):
         landmarks, scores = tiny.predict(image, boxes)
@@ -185,6 +225,11 @@ def test_bad_arguments(tiny, image):
         LandmarkDetector(constant((0.0, 0.0)), SIZE, 5, flip=True)
     with pytest.raises(ValueError, match="flip_permutation must be a permutation"):
         LandmarkDetector(constant((0.0, 0.0)), SIZE, 5, flip_permutation=(0, 1, 2))
+    for refine in (-1, True, 1.0):
+        with pytest.raises(ValueError, match="refine must be a non-negative int"):
+            LandmarkDetector(constant((0.0, 0.0)), SIZE, 5, refine=refine)
+    with pytest.raises(ValueError, match="refine must be a non-negative int"):
+        tiny.predict(image, BOXES, refine=-2)
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         LandmarkDetector(constant((0.0, 0.0)), SIZE, 5, batch_size=0)
     with pytest.raises(ValueError, match=r"input_size must be a positive int or 2 positive ints, got \(64, 0\)"):

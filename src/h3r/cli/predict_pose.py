@@ -18,7 +18,7 @@ _SIDE_COLOURS = {"left_": (40, 120, 255), "right_": (255, 140, 0)}  # the person
 _CENTRE_COLOUR = (255, 230, 0)
 
 
-def pose_estimator(model: str, boxes: Path | None, flip: bool | None, batch_size: int) -> PoseEstimator:
+def pose_estimator(model: str, boxes: Path | None, flip: bool | None, refine: int, batch_size: int) -> PoseEstimator:
     """The ``PoseEstimator`` of an h3r pose run or checkpoint, checking the options pose prediction needs.
 
     Raises:
@@ -27,7 +27,7 @@ def pose_estimator(model: str, boxes: Path | None, flip: bool | None, batch_size
     """
     if boxes is None:
         raise click.BadParameter("pose prediction needs person boxes: h3r has no person detector", param_hint="--boxes")
-    settings = {"batch_size": batch_size} | ({} if flip is None else {"flip": flip})
+    settings = {"batch_size": batch_size, "refine": refine} | ({} if flip is None else {"flip": flip})
     try:
         return PoseEstimator.from_checkpoint(model, **settings)
     except (CheckpointError, ValueError) as error:

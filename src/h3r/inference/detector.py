@@ -34,6 +34,14 @@ Flip test (``flip=True``), as the authors do it: the mirrored crops run in the s
 landmarks are mirrored back (x → W − 1 − x), renumbered with the flip permutation
 (``mirrored[..., flip_permutation, :]``) and averaged with the direct ones in crop pixels, scores
 likewise; then the average is mapped back to the image.
+
+Refinement (``refine=N``): N more passes, each cropping the face again from the bounding box of the
+landmarks the previous pass found. A model trained on landmark boxes (``data.box: landmarks``, as
+``face68``) then sees the crop it was trained on, whatever box convention the first box followed (a
+face detector's, a user's). The passes before the last run without the flip test, which only the final
+estimate needs. A face keeps its box where its landmarks span no area inside the image. Measured for
+``face68`` on its 197 validation faces that dlib's detector finds (``benchmarks/box_refinement.py``):
+calibrated detector boxes 3.98 % NME, with one pass 3.79 %, the landmark boxes themselves 3.68 %.
 """
 
 from collections.abc import Callable
@@ -94,6 +102,7 @@ class LandmarkDetector:
         mean, std: per-channel (R, G, B) statistics of [0, 1] pixels that normalise the crops.
         crop: the default crop mode, one of ``CROP_MODES`` (see the module docstring).
         flip: whether ``predict`` runs the flip test by default.
+        refine: the refinement passes ``predict`` runs by default (see the module docstring).
         batch_size: faces per network call (twice as many crops with the flip test). Small batches run
             fastest on a CPU, where the activations of large ones no longer fit the caches: MobileNetV2
             at 256 pixels with the flip test took 43, 59, 75, 118 and 150 ms per face on one core in
@@ -118,6 +127,7 @@ class LandmarkDetector:
     std: tuple[float, float, float] = IMAGENET_STD
     crop: str = "exact"
     flip: bool = False
+    refine: int = 0
     batch_size: int = 2
     device: torch.device | str = "cpu"
 
@@ -128,6 +138,7 @@ class LandmarkDetector:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        _check_refine(self.refine)
         if not self.crop_scale > 0:
             raise ValueError(f"crop_scale must be positive, got {self.crop_scale!r}")
         if self.flip_permutation is not None:
@@ -148,7 +159,7 @@ class LandmarkDetector:
             codec: the codec it was trained with; its ``input_size`` (H, W) is the crop size.
             device: where the network runs.
             settings: the other attributes (``crop_scale``, ``flip_permutation``, ``mean``, ``std``,
-                ``crop``, ``flip``, ``batch_size``).
+                ``crop``, ``flip``, ``refine``, ``batch_size``).
         """
         runner = DecodingNetwork(model, codec).to(device).eval()
         return cls(runner, codec.input_size, model.num_landmarks, device=device, **settings)
@@ -216,7 +227,13 @@ class LandmarkDetector:
         }
 
     def predict(
-        self, image: ImageSource, boxes, *, flip: bool | None = None, crop: str | None = None
+        self,
+        image: ImageSource,
+        boxes,
+        *,
+        flip: bool | None = None,
+        crop: str | None = None,
+        refine: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The landmarks of every face box in an image.
 
@@ -228,6 +245,8 @@ class LandmarkDetector:
             flip: run the flip test; ``None`` means the detector's ``flip``.
             crop: ``"exact"`` or ``"official"`` (see the module docstring); ``None`` means the
                 detector's ``crop``.
+            refine: passes that crop each face again from its landmarks' bounding box (see the module
+                docstring); ``None`` means the detector's ``refine``.
 
         Returns:
             ``(landmarks, scores)``: (F, K, 2) float32 (x, y) image pixels and (F, K) float32 scores.
@@ -235,21 +254,28 @@ class LandmarkDetector:
         Raises:
             ValueError: boxes not of shape (F, 4+), or a box that is not finite, inverted, of zero area
                 or wholly outside the image (the message names its index); an unknown crop mode, the
-                official crop of a non-square input, or a flip test without a flip permutation.
+                official crop of a non-square input, a flip test without a flip permutation, or a
+                negative ``refine``.
             h3r.data.ImageError: (a ``ValueError``) an image that cannot be read, naming it.
         """
         flip = self.flip if flip is None else flip
         crop = self.crop if crop is None else crop
+        refine = self.refine if refine is None else refine
         self._check_options(crop, flip)
+        _check_refine(refine)
         pixels = load_image(image)
         rows = _as_boxes(boxes)
         landmarks = np.zeros((len(rows), self.num_landmarks, 2), np.float32)
         scores = np.zeros((len(rows), self.num_landmarks), np.float32)
         for start in range(0, len(rows), self.batch_size):
             chunk = slice(start, start + self.batch_size)
-            crops, to_image = self._crops(pixels, rows[chunk], start, crop)
-            in_crops, scores[chunk] = self._landmarks_in_crops(crops, flip)
-            landmarks[chunk] = transform_points(to_image, in_crops)
+            chunk_boxes = rows[chunk]
+            for passes_left in range(refine, -1, -1):
+                crops, to_image = self._crops(pixels, chunk_boxes, start, crop)
+                in_crops, scores[chunk] = self._landmarks_in_crops(crops, flip and passes_left == 0)
+                found = transform_points(to_image, in_crops)
+                chunk_boxes = _landmark_boxes(found, chunk_boxes, pixels.shape[:2])
+            landmarks[chunk] = found
         return landmarks, scores
 
     def _check_options(self, crop: str, flip: bool) -> None:
@@ -312,6 +338,24 @@ def _as_boxes(boxes) -> np.ndarray:
     if rows.ndim != 2 or rows.shape[1] < 4:
         raise ValueError(f"boxes must have shape (F, 4+) (x1, y1, x2, y2, ...), got {rows.shape}; one box is [box]")
     return rows[:, :4]
+
+
+def _check_refine(refine) -> None:
+    if not isinstance(refine, int) or isinstance(refine, bool) or refine < 0:
+        raise ValueError(f"refine must be a non-negative int (refinement passes), got {refine!r}")
+
+
+def _landmark_boxes(landmarks: np.ndarray, boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """(B, 4) boxes for the next refinement pass: the extent of each face's (K, 2) landmarks, or the face's
+    box in ``boxes`` where that extent is not finite, spans no area or lies wholly outside the (H, W) image."""
+    extent = np.concatenate([landmarks.min(axis=1), landmarks.max(axis=1)], axis=1)
+    height, width = image_size
+    usable = (
+        np.isfinite(extent).all(axis=1)
+        & (extent[:, 2:] > extent[:, :2]).all(axis=1)
+        & (extent[:, 2] > -0.5) & (extent[:, 3] > -0.5) & (extent[:, 0] < width - 0.5) & (extent[:, 1] < height - 0.5)
+    )  # fmt: skip
+    return np.where(usable[:, None], extent, boxes)
 
 
 def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
