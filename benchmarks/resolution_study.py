@@ -2,7 +2,7 @@
 
 MobileNetV2 at 128x128 px with output strides 4, 8 and 16 (heatmaps 32², 16², 8²), trained from scratch on
 the 300-W training subset (``configs/300w_subset_mobilenetv2_128.yaml``: 1,811 training faces, the fixed
-``every_10th`` validation split of 201 faces) with five codecs, each with its own standard loss:
+``every_10th`` validation split of 201 faces) with six codecs, each with its own standard loss:
 
 =============== ============================================ ================================
 codec           target                                       loss
@@ -12,6 +12,8 @@ dark            Gaussian (sigma 2 cells) at the exact point  MSE, DARK decoding
 soft-argmax     the exact point                              L1 of the soft-argmax
 h3r             one-hot at a randomly rounded cell           2-class cross-entropy, top-9
 h3r-expected    the bilinear (expected) one-hot target       2-class cross-entropy, top-9
+h3r-gaussian    Gaussian (sigma 2 cells) at a randomly       2-class cross-entropy, top-9
+                rounded cell
 =============== ============================================ ================================
 
 Every run has the same budget (``--epochs``, default 15, cosine schedule, Adam 1e-3, batch 16, one
@@ -47,13 +49,15 @@ RESULTS = REPO / "docs" / "results" / "resolution_study"
 REPORT = REPO / "docs" / "results" / "resolution_study.md"
 PLOT = REPO / "docs" / "results" / "resolution_study.png"
 
-CODECS: dict[str, tuple[str, dict]] = {
-    "vanilla-round": ("vanilla-round", {}),
-    "dark": ("dark", {}),
-    "soft-argmax": ("soft-argmax", {}),
-    "h3r": ("h3r", {"topk": 9}),
-    "h3r-expected": ("h3r", {"topk": 9, "expected": True}),
+CODECS: dict[str, tuple[str, dict, str]] = {
+    "vanilla-round": ("vanilla-round", {}, "auto"),
+    "dark": ("dark", {}, "auto"),
+    "soft-argmax": ("soft-argmax", {}, "auto"),
+    "h3r": ("h3r", {"topk": 9}, "auto"),
+    "h3r-expected": ("h3r", {"topk": 9, "expected": True}, "auto"),
+    "h3r-gaussian": ("h3r", {"topk": 9, "sigma": 2.0}, "binary-ce"),  # auto would be mse for a Gaussian
 }
+"""Study name → (codec, its settings, loss: ``auto`` for the codec's default, see ``h3r.engine.losses``)."""
 STRIDES = (4, 8, 16)
 SECOND_SEED_STRIDES = (4, 16)
 INPUT_SIZE = 128
@@ -92,7 +96,7 @@ def run_config(run: Run, epochs: int, run_root: Path, shared: Path):
     """The study's TrainConfig of ``run``: the base config with the run's stride, codec, seed and budget."""
     from h3r.engine.config import load_config
 
-    codec, settings = CODECS[run.codec]
+    codec, settings, loss = CODECS[run.codec]
     return load_config(
         BASE_CONFIG,
         [
@@ -102,6 +106,7 @@ def run_config(run: Run, epochs: int, run_root: Path, shared: Path):
             f"model.output_stride={run.stride}",
             f"codec.name={codec}",
             f"codec.settings={json.dumps(settings)}",
+            f"loss={loss}",
             f"optim.epochs={epochs}",
             "data.workers=0",
         ],
@@ -130,7 +135,7 @@ def train_and_score(run: Run, epochs: int, run_root: Path, shared: Path) -> dict
         part: evaluate_detector(detector, faces, box="landmarks", flip=True).report
         for part, faces in (("val", val_faces), ("test", test_faces))
     }
-    codec, settings = CODECS[run.codec]
+    codec, settings, _ = CODECS[run.codec]
     return {
         "run": run.name,
         "codec": run.codec,

@@ -1,0 +1,39 @@
+"""benchmarks/resolution_study.py: the planned runs, each run's config, and the report from the results so far."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # benchmarks/ is no package
+import resolution_study  # noqa: E402
+
+
+def test_every_codec_runs_at_every_stride_and_twice_at_strides_4_and_16():
+    runs = resolution_study.planned_runs()
+    assert len({run.name for run in runs}) == len(runs) == 6 * 3 + 6 * 2
+    assert {run.stride for run in runs if run.seed == 1} == {4, 16}
+
+
+@pytest.mark.parametrize(("name", "head", "loss"), [
+    ("vanilla-round", "heatmap", "mse"), ("soft-argmax", "heatmap", "l1"), ("h3r", "binary", "binary-ce"),
+    ("h3r-expected", "binary", "binary-ce"), ("h3r-gaussian", "binary", "binary-ce"),
+])  # fmt: skip
+def test_each_run_trains_its_codec_with_its_loss_at_its_stride(name, head, loss, tmp_path):
+    run = resolution_study.Run(name, 8, 1)
+    config = resolution_study.run_config(run, 3, tmp_path, tmp_path / "shared")
+    assert (config.head, config.loss_name) == (head, loss)
+    assert (config.model.output_stride, config.seed, config.optim.epochs) == (8, 1, 3)
+    assert config.codec.name == resolution_study.CODECS[name][0]
+    assert Path(config.output_dir) == tmp_path / run.name
+
+
+def test_the_table_has_a_row_per_codec_and_dashes_for_missing_runs():
+    record = {"codec": "h3r", "stride": 8, "macs": 81e6, "val": {"nme": 0.0669, "fr@0.10": 0.04},
+              "test": {"nme": 0.0894, "fr@0.10": 0.269}}
+    table = resolution_study.markdown_table(resolution_study.summarize([record, {**record, "val": {
+        "nme": 0.0671, "fr@0.10": 0.05}}]))
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
+    assert set(rows) == {*resolution_study.CODECS, "MACs"}
+    assert "6.70 % ±0.01 % / 4.5 %" in rows["h3r"] and "8.94 % ±0.00 % / 26.9 %" in rows["h3r"]
+    assert rows["dark"].count("–") == 6
