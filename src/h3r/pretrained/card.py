@@ -35,12 +35,16 @@ def _summary(d: dict) -> str:
 
 def _intended_use(d: dict) -> str:
     scheme = d["scheme"]
+    refined = (
+        ", and crops each face once more from the box of the landmarks it found (`--refine`)"
+        if d["preprocessing"]["box"] == "landmarks" else ""
+    )  # fmt: skip
     return (
         "## Intended use\n\n"
         f"Locating the {scheme['num_landmarks']} landmarks of the `{scheme['name']}` scheme (jaw line, eyebrows, "
         "nose, eyes, mouth) in faces that a face detector has found, for research, teaching, demonstrations and "
         "as a baseline. `h3r predict` finds the faces with dlib's HOG detector, whose boxes it calibrates to "
-        "landmark boxes.\n\n"
+        f"landmark boxes{refined}.\n\n"
         "Not intended for: identifying or tracking people, surveillance, decisions about people (access, "
         "hiring, medical or legal matters), or commercial use (see Terms)."
     )
