@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 import torch
-from dlib_comparison import calibrated, face_errors, scores
+from dlib_comparison import LANDMARKS, calibrated, face_errors, scores
 from face_detector_recall import match
 from machine import describe_machine
 from rich.console import Console
@@ -34,8 +34,6 @@ from h3r.engine.train import load_faces
 from h3r.inference.detector import LandmarkDetector, resolve_model
 from h3r.inference.face_detection import DETECTORS
 from h3r.utils.malloc import tune_allocator
-
-LANDMARKS = "landmarks"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

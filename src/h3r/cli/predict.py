@@ -32,9 +32,9 @@ from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from h3r.cli.evaluate import model_description
 from h3r.cli.predict_pose import pose_estimator, skeleton_drawer
 from h3r.data import load_image
-from h3r.cli.evaluate import model_description
 from h3r.inference.detector import CROP_MODES, LandmarkDetector, resolve_model
 from h3r.inference.face_detection import DETECTORS, detect_faces
 

@@ -59,6 +59,7 @@ from h3r.codecs import Codec, H3RCodec
 from h3r.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    checked_box,
     crop_exact,
     crop_official,
     invert,
@@ -270,13 +271,19 @@ class LandmarkDetector:
         for start in range(0, len(rows), self.batch_size):
             chunk = slice(start, start + self.batch_size)
             chunk_boxes = rows[chunk]
-            for passes_left in range(refine, -1, -1):
-                crops, to_image = self._crops(pixels, chunk_boxes, start, crop)
-                in_crops, scores[chunk] = self._landmarks_in_crops(crops, flip and passes_left == 0)
-                found = transform_points(to_image, in_crops)
-                chunk_boxes = _landmark_boxes(found, chunk_boxes, pixels.shape[:2])
-            landmarks[chunk] = found
+            for _ in range(refine):
+                found, _ = self._landmarks_in_image(pixels, chunk_boxes, start, crop, flip=False)
+                chunk_boxes = np.stack([_landmark_box(*face, pixels.shape[:2]) for face in zip(found, chunk_boxes)])
+            landmarks[chunk], scores[chunk] = self._landmarks_in_image(pixels, chunk_boxes, start, crop, flip)
         return landmarks, scores
+
+    def _landmarks_in_image(
+        self, image: np.ndarray, boxes: np.ndarray, first: int, crop: str, flip: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One pass over (B, 4) boxes: (B, K, 2) landmarks in image pixels and (B, K) scores."""
+        crops, to_image = self._crops(image, boxes, first, crop)
+        in_crops, scores = self._landmarks_in_crops(crops, flip)
+        return transform_points(to_image, in_crops), scores
 
     def _check_options(self, crop: str, flip: bool) -> None:
         if crop not in CROP_MODES:
@@ -345,17 +352,13 @@ def _check_refine(refine) -> None:
         raise ValueError(f"refine must be a non-negative int (refinement passes), got {refine!r}")
 
 
-def _landmark_boxes(landmarks: np.ndarray, boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-    """(B, 4) boxes for the next refinement pass: the extent of each face's (K, 2) landmarks, or the face's
-    box in ``boxes`` where that extent is not finite, spans no area or lies wholly outside the (H, W) image."""
-    extent = np.concatenate([landmarks.min(axis=1), landmarks.max(axis=1)], axis=1)
-    height, width = image_size
-    usable = (
-        np.isfinite(extent).all(axis=1)
-        & (extent[:, 2:] > extent[:, :2]).all(axis=1)
-        & (extent[:, 2] > -0.5) & (extent[:, 3] > -0.5) & (extent[:, 0] < width - 0.5) & (extent[:, 1] < height - 0.5)
-    )  # fmt: skip
-    return np.where(usable[:, None], extent, boxes)
+def _landmark_box(landmarks: np.ndarray, box: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """The (4,) box of a face's next refinement pass: the extent of its (K, 2) landmarks, or its current
+    ``box`` where ``checked_box`` refuses that extent (not finite, no area, wholly outside the (H, W) image)."""
+    try:
+        return checked_box(np.concatenate([landmarks.min(axis=0), landmarks.max(axis=0)]), image_size)
+    except ValueError:
+        return box
 
 
 def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
