@@ -15,7 +15,8 @@ A config file holds the sections below (every key is optional except ``data.trai
       workers: 2                 # DataLoader worker processes
       skip_bad: false            # leave out malformed samples instead of stopping
     model: {backbone: mobilenetv2, width_mult: 1.0, output_stride: 4, head_channels: null,
-            init: null}          # init: a model (face68, a bundle or run folder, a .ckpt) to start from
+            init: null}          # init: imagenet (the shipped ImageNet backbone), or a model to start from
+                                 #   (face68, a bundle or run folder, a .ckpt)
     codec: {name: h3r, settings: {topk: 9}}  # input_size and stride come from data and model
     loss: auto                   # or binary-ce, mse, l1 (see h3r.engine.losses.head_and_loss)
     augment: {rotation: 30, ...}  # h3r.data.augment.AugmentSettings; null for none
@@ -54,11 +55,14 @@ from h3r.codecs import CODECS, build_codec
 from h3r.data.augment import AugmentSettings
 from h3r.engine.losses import LOSSES, head_and_loss
 from h3r.models import BACKBONES
+from h3r.models.imagenet import IMAGENET_BACKBONES
 
-__all__ = ["ConfigError", "TrainConfig", "apply_overrides", "holdout", "load_config", "validate_config"]
+__all__ = ["IMAGENET_INIT", "ConfigError", "TrainConfig", "apply_overrides", "holdout", "load_config", "validate_config"]
 
 _VAL_SPLIT = re.compile(r"every_(\d+)(st|nd|rd|th)")
 _DERIVED_SETTINGS = {"input_size", "stride", "ndim", "generator"}
+IMAGENET_INIT = "imagenet"
+"""``model.init`` value that starts the backbone from the ImageNet weights shipped in ``h3r.models.imagenet``."""
 
 
 class ConfigError(ValueError):
@@ -116,6 +120,15 @@ class ModelConfig(_Section):
     output_stride: Literal[4, 8, 16] = 4
     head_channels: int | None = Field(None, ge=1)
     init: str | None = None
+
+    @model_validator(mode="after")
+    def _imagenet_weights_exist(self) -> "ModelConfig":
+        if self.init == IMAGENET_INIT and (self.backbone not in IMAGENET_BACKBONES or self.width_mult != 1.0):
+            raise ValueError(
+                f"init: imagenet: ImageNet weights ship for {', '.join(IMAGENET_BACKBONES)} at width_mult 1.0 only, "
+                f"not {self.backbone!r} at width_mult {self.width_mult}"
+            )
+        return self
 
 
 class CodecConfig(_Section):

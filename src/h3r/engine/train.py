@@ -47,13 +47,14 @@ from h3r.engine.checkpoint import (
     rng_states,
     save_atomically,
 )
-from h3r.engine.config import ConfigError, OptimConfig, TrainConfig, TrainerConfig, holdout
+from h3r.engine.config import IMAGENET_INIT, ConfigError, OptimConfig, TrainConfig, TrainerConfig, holdout
 from h3r.engine.evaluate import face_truth
 from h3r.engine.losses import Loss, build_loss
 from h3r.engine.pose import pose_report, validation_metric
 from h3r.inference.network import decode_output
 from h3r.metrics.face import evaluate_faces
 from h3r.models import LandmarkNet, build_model
+from h3r.models.imagenet import initialise_from_imagenet
 from h3r.utils.malloc import tune_allocator
 
 __all__ = ["RUN_FILES", "RunError", "TrainResult", "train"]
@@ -140,7 +141,10 @@ def train(
     )
     if config.model.init and not resume:
         try:
-            copied, fresh = initialise_from(model, config.model.init)
+            if config.model.init == IMAGENET_INIT:
+                copied, fresh = initialise_from_imagenet(model, config.model.backbone, config.model.width_mult)
+            else:
+                copied, fresh = initialise_from(model, config.model.init)
         except ValueError as error:
             raise RunError(f"model.init: {error}") from None
         fresh_names = ", ".join(fresh) or "none"
