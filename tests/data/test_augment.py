@@ -1,3 +1,4 @@
+import dataclasses
 import re
 
 import numpy as np
@@ -240,3 +241,215 @@ def test_warp_matches_apply_transform():
     matrix, flipped = sample_transform((30, 20, 130, 110), (120, 160), SIZE, 1.25, FLIPPED, rng)
     crop, _, _ = apply_transform(image, np.zeros((1, 2)), np.ones(1, bool), matrix, flipped, (0,), SIZE)
     np.testing.assert_array_equal(crop, warp_affine(image, matrix, SIZE))
+
+
+def test_a_detector_like_box_zooms_out_and_moves_the_crop():
+    box, image_size, rng = (100.0, 100.0, 200.0, 200.0), (400, 400), np.random.default_rng(0)
+    plain, _ = sample_transform(box, image_size, 128, 1.25, AugmentSettings.none(), rng)
+    settings = dataclasses.replace(
+        AugmentSettings.none(), detector_box_probability=1.0, detector_box_scale=(1.5, 1.5), detector_box_shift=0.2
+    )
+    matrix, _ = sample_transform(box, image_size, 128, 1.25, settings, np.random.default_rng(0))
+    assert matrix[0, 0] == pytest.approx(plain[0, 0] / 1.5) and matrix[1, 1] == pytest.approx(plain[1, 1] / 1.5)
+    box_centre = transform_points(matrix, np.array([150.0, 150.0]))
+    # the square moved by up to 0.2 of the box side (100 px) along each axis: its centre sits there, the box's off it
+    assert np.abs(box_centre - 63.5).max() <= 0.2 * 100 * matrix[0, 0] + 1e-9
+    assert np.abs(box_centre - 63.5).max() > 0
+
+
+def test_detector_like_boxes_at_probability_zero_leave_the_draws_unchanged():
+    box, image_size = (100.0, 100.0, 200.0, 200.0), (400, 400)
+    settings = dataclasses.replace(AugmentSettings(), detector_box_probability=0.0, detector_box_scale=(2.0, 3.0))
+    first = sample_transform(box, image_size, 128, 1.25, AugmentSettings(), np.random.default_rng(5))
+    second = sample_transform(box, image_size, 128, 1.25, settings, np.random.default_rng(5))
+    np.testing.assert_array_equal(first[0], second[0])
+
+
+@pytest.mark.parametrize("bad", [{"detector_box_scale": (1.5, 1.0)}, {"detector_box_scale": 1.2},
+                                 {"detector_box_probability": 1.5}, {"detector_box_shift": -0.1}])
+def test_bad_detector_box_settings_are_named(bad):
+    with pytest.raises(ValueError, match=f"AugmentSettings.{next(iter(bad))}"):
+        AugmentSettings(**bad)
+
+
+# The degradations of faces in the wild (grayscale, defocus, motion blur, downscale, noise, JPEG).
+
+NONE = AugmentSettings.none()
+
+
+def only(**settings) -> AugmentSettings:
+    """No augmentation but ``settings``."""
+    return dataclasses.replace(NONE, **settings)
+
+
+def point_image(size: int = 31) -> np.ndarray:
+    """(size, size, 3) black with one white pixel at the centre."""
+    image = np.zeros((size, size, 3), np.uint8)
+    image[size // 2, size // 2] = 255
+    return image
+
+
+def test_grayscale_puts_the_luma_in_every_channel():
+    crop = np.random.default_rng(0).integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)
+    out = photometric(crop, only(grayscale_probability=1.0), np.random.default_rng(0))
+    np.testing.assert_array_equal(out[..., 0], out[..., 1])
+    np.testing.assert_array_equal(out[..., 0], out[..., 2])
+    assert np.abs(out[..., 0] - grey(crop)).max() < 1  # rounded by OpenCV in float32
+
+
+def test_downscale_destroys_fine_detail_and_keeps_the_size():
+    y, x = np.mgrid[:SIZE, :SIZE]
+    board = np.repeat(((x + y) % 2 * 255).astype(np.uint8)[..., None], 3, axis=2)
+    for seed in range(5):
+        out = photometric(board, only(downscale_probability=1.0, downscale_min=0.25), np.random.default_rng(seed))
+        assert out.shape == board.shape and out.dtype == np.uint8
+        # mean step between neighbours: 255 on the checkerboard, a few grey levels once it is averaged away
+        assert np.abs(np.diff(out.astype(float), axis=1)).mean() < 0.1 * 255
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"downscale_probability": 1.0, "downscale_min": 0.2},
+        {"defocus_probability": 1.0, "defocus_radius": 5.0},
+        {"motion_blur_probability": 1.0, "motion_blur_length": 15.0},
+    ],
+)
+def test_resampling_and_blurs_move_no_landmark(settings, centroid):
+    y, x = np.mgrid[:SIZE, :SIZE]
+    blob = np.rint(200 * np.exp(-((x - 47.3) ** 2 + (y - 40.6) ** 2) / (2 * 5.0**2))).astype(np.uint8)
+    image = np.repeat(blob[..., None], 3, axis=2)
+    for seed in range(4):
+        out = photometric(image, only(**settings), np.random.default_rng(seed))
+        assert not np.array_equal(out, image)
+        assert np.abs(centroid(out) - centroid(image)).max() < 0.02
+
+
+def test_motion_blur_spreads_a_point_along_a_line():
+    image, length = point_image(), 9.0
+    settings = only(motion_blur_probability=1.0, motion_blur_length=length)
+    for seed in range(5):
+        out = photometric(image, settings, np.random.default_rng(seed))
+        rows, cols = np.nonzero(out[..., 0])
+        weights = out[rows, cols, 0].astype(float)
+        offsets = np.stack([cols, rows], axis=1) - 15.0
+        assert abs(weights.sum() - 255) <= 0.5 * len(weights)  # normalised: the light is kept
+        # along the principal axis the line spans 3 to 9 pixels; across it, under one pixel
+        _, axes = np.linalg.eigh(np.cov(offsets.T, aweights=weights))
+        along, across = offsets @ axes[:, 1], offsets @ axes[:, 0]
+        assert 2 <= np.ptp(along) <= length and np.abs(across).max() <= 1.0
+
+
+def test_defocus_spreads_a_point_into_a_disk():
+    image, radius = point_image(), 4.0
+    for seed in range(5):
+        out = photometric(image, only(defocus_probability=1.0, defocus_radius=radius), np.random.default_rng(seed))
+        value = out[..., 0].astype(int)
+        lit = value > 0
+        y, x = np.mgrid[:31, :31]
+        distance = np.hypot(x - 15, y - 15)
+        farthest = distance[lit].max()
+        assert 1 <= farthest <= radius + 0.5 and lit[distance <= farthest - 1].all()  # round and filled
+        assert np.abs(value - np.rot90(value)).max() <= 1 and np.abs(value - value.T).max() <= 1
+
+
+def test_line_and_disk_kernels():
+    from h3r.data.augment import _disk_kernel, _line_kernel
+
+    np.testing.assert_allclose(_line_kernel(5, 0.0)[3], [0, 0.2, 0.2, 0.2, 0.2, 0.2, 0], atol=1e-12)
+    for length in (5.5, 9.0, 14.0):
+        for angle in (0.3, np.pi / 4, 2.0):
+            kernel = _line_kernel(length, angle)
+            n = len(kernel) // 2
+            y, x = np.mgrid[-n : n + 1, -n : n + 1]
+            along, across = x * np.cos(angle) + y * np.sin(angle), y * np.cos(angle) - x * np.sin(angle)
+            np.testing.assert_array_equal(kernel, kernel[::-1, ::-1])
+            assert kernel.sum() == pytest.approx(1)
+            assert np.sqrt(12 * (kernel * along**2).sum()) == pytest.approx(length, abs=0.4)  # a box of that length
+            assert np.sqrt((kernel * across**2).sum()) < 0.35
+    for radius in (1.0, 2.5, 4.0):
+        kernel = _disk_kernel(radius)
+        n = len(kernel) // 2
+        distance = np.hypot(*np.mgrid[-n : n + 1, -n : n + 1])
+        assert kernel.sum() == pytest.approx(1)
+        np.testing.assert_allclose(kernel[distance <= radius - 0.5], kernel.max())
+        assert (kernel[distance >= radius + 0.5] == 0).all()
+
+
+def test_jpeg_loses_more_at_low_quality():
+    y, x = np.mgrid[:SIZE, :SIZE]
+    smooth = np.stack([x * 2, y * 2, (x + y)], axis=2).astype(np.uint8)
+    errors = []
+    for quality in (5, 95):
+        out = photometric(smooth, only(jpeg_probability=1.0, jpeg_quality=(quality, quality)), np.random.default_rng(0))
+        assert out.shape == smooth.shape and out.dtype == np.uint8
+        errors.append(np.abs(out.astype(int) - smooth).mean())
+    assert errors[0] > 2 * errors[1] and 0 < errors[1] < 1.5
+
+
+def test_noise_has_the_given_sigma():
+    grey_crop = np.full((SIZE, SIZE, 3), 128, np.uint8)
+    out = photometric(grey_crop, only(noise_probability=1.0, noise_sigma=10.0), np.random.default_rng(0))
+    noise = out.astype(float) - 128
+    assert noise.std() == pytest.approx(10, abs=0.3) and abs(noise.mean()) < 0.3
+
+
+STRONG_BUT_OFF = {"downscale_min": 0.1, "motion_blur_length": 20.0, "defocus_radius": 6.0, "noise_sigma": 30.0,
+                  "jpeg_quality": (1, 5)}
+
+
+def test_degradations_at_probability_zero_change_nothing_whatever_their_strength():
+    from h3r.data.augment import _happens
+
+    crop = np.random.default_rng(0).integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)
+    assert photometric(crop, AugmentSettings(**NO_PHOTOMETRIC, **STRONG_BUT_OFF), np.random.default_rng(1)) is crop
+    first, second = np.random.default_rng(2), np.random.default_rng(2)
+    plain = photometric(crop, AugmentSettings(), first)
+    np.testing.assert_array_equal(photometric(crop, AugmentSettings(**STRONG_BUT_OFF), second), plain)
+    # an off degradation draws nothing, so settings without degradations draw as before they existed
+    rng = np.random.default_rng(3)
+    assert not _happens(0.0, rng) and rng.random() == np.random.default_rng(3).random()
+
+
+WILD = AugmentSettings(
+    grayscale_probability=0.5, downscale_probability=0.5, motion_blur_probability=0.5, defocus_probability=0.5,
+    noise_probability=0.5, jpeg_probability=0.5,
+)
+
+
+@pytest.mark.parametrize("shape", [(SIZE, SIZE, 3), (1, 1, 3), (2, 7, 3), (40, 24, 3)])
+def test_degradations_are_reproducible_and_leave_the_input_alone(shape):
+    crop = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+    before = crop.copy()
+    outs = [photometric(crop, WILD, np.random.default_rng(seed)) for seed in (3, 3, 4, 5, 6)]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert all(out.shape == shape and out.dtype == np.uint8 for out in outs)
+    np.testing.assert_array_equal(crop, before)
+    mirrored = crop[:, ::-1]  # a view, not contiguous
+    np.testing.assert_array_equal(photometric(mirrored, WILD, np.random.default_rng(3)),
+                                  photometric(mirrored.copy(), WILD, np.random.default_rng(3)))
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "value"),
+    [
+        ({"grayscale_probability": 1.5}, "grayscale_probability", 1.5),
+        ({"downscale_probability": -0.1}, "downscale_probability", -0.1),
+        ({"downscale_min": 1.5}, "downscale_min", 1.5),
+        ({"downscale_probability": 0.5, "downscale_min": 0.0}, "downscale_min", 0.0),
+        ({"motion_blur_probability": 0.5, "motion_blur_length": 2.0}, "motion_blur_length", 2.0),
+        ({"motion_blur_length": float("inf")}, "motion_blur_length", float("inf")),
+        ({"defocus_probability": 0.5, "defocus_radius": 0.5}, "defocus_radius", 0.5),
+        ({"noise_probability": 0.5, "noise_sigma": 0.0}, "noise_sigma", 0.0),
+        ({"noise_sigma": -1.0}, "noise_sigma", -1.0),
+        ({"jpeg_probability": 2}, "jpeg_probability", 2),
+        ({"jpeg_quality": (90, 20)}, "jpeg_quality", (90, 20)),
+        ({"jpeg_quality": (0, 50)}, "jpeg_quality", (0, 50)),
+        ({"jpeg_quality": (20, 101)}, "jpeg_quality", (20, 101)),
+        ({"jpeg_quality": (20.5, 90)}, "jpeg_quality", (20.5, 90)),
+        ({"jpeg_quality": 50}, "jpeg_quality", 50),
+    ],
+)
+def test_bad_degradation_settings_name_the_field_and_value(settings, field, value):
+    with pytest.raises(ValueError, match=rf"AugmentSettings\.{field} .*{re.escape(repr(value))}"):
+        AugmentSettings(**settings)

@@ -1,11 +1,12 @@
-"""Training augmentation: one random affine map per face (geometry), then colour, blur and occlusion (pixels).
+"""Training augmentation: one random affine map per face (geometry), then the camera's degradations (pixels).
 
 Geometry follows ``h3r.data.geometry``: (x, y) points, (H, W) sizes, the top-left pixel centred at (0, 0).
 ``sample_transform`` draws a single 3×3 matrix from image pixels to crop pixels that composes, in this
-order: box jitter, the ``box_to_square`` crop, scale, rotation about the crop centre, translation and a
-horizontal flip of the crop (x → W − 1 − x). ``apply_transform`` warps the image once with it and maps the
+order: box jitter or a detector-like box, the ``box_to_square`` crop, scale, rotation about the crop
+centre, translation and a horizontal flip of the crop (x → W − 1 − x). ``apply_transform`` warps the image once with it and maps the
 landmarks through the same matrix, so pixels and points cannot disagree. ``photometric`` then changes the
-(H, W, 3) uint8 crop's pixels only. Crops are square (faces) or of any fixed (H, W) (top-down pose,
+(H, W, 3) uint8 crop's pixels only: colour, grayscale, low resolution, motion and defocus blur, noise,
+JPEG and occluders. Crops are square (faces) or of any fixed (H, W) (top-down pose,
 ``box_to_rectangle``); an int size means a square.
 
 Examples:
@@ -44,6 +45,8 @@ _LIMITS = {
     "rotation": (0, 180, True),
     "translation": (0, 1, True),
     "box_jitter": (0, 0.5, False),
+    "detector_box_probability": (0, 1, True),
+    "detector_box_shift": (0, 1, True),
     "flip": (0, 1, True),
     "brightness": (0, 1, True),
     "contrast": (0, 1, True),
@@ -53,6 +56,16 @@ _LIMITS = {
     "occlusion_probability": (0, 1, True),
     "occlusion_size": (0, 1, True),
     "half_body": (0, 1, True),
+    "grayscale_probability": (0, 1, True),
+    "downscale_probability": (0, 1, True),
+    "downscale_min": (0, 1, True),
+    "motion_blur_probability": (0, 1, True),
+    "motion_blur_length": (0, math.inf, False),
+    "defocus_probability": (0, 1, True),
+    "defocus_radius": (0, math.inf, False),
+    "noise_probability": (0, 1, True),
+    "noise_sigma": (0, math.inf, False),
+    "jpeg_probability": (0, 1, True),
 }
 
 
@@ -66,6 +79,13 @@ class AugmentSettings:
         translation: largest shift of the crop along each axis, as a fraction of the crop side.
         box_jitter: largest move of each box edge, as a fraction of the box width (x edges) or height
             (y edges); below 0.5 so the box keeps a positive area.
+        detector_box_probability: probability of cropping from a detector-like box instead of the face
+            box: a square whose side is ``detector_box_scale`` (drawn uniformly) times the face box's longer
+            side and whose centre moves from the box centre by up to ``detector_box_shift`` of that side
+            along each axis. Face detectors' boxes (dlib, WFLW's rectangles) are larger than the landmark
+            box and shifted; a model trained on such boxes works on them without refinement.
+        detector_box_scale: (low, high) side of the detector-like box over the face box's longer side.
+        detector_box_shift: largest move of its centre along each axis, fraction of the face box's side.
         flip: probability of a horizontal flip.
         brightness, contrast, saturation: largest relative change: pixel values, their spread about the
             mean grey and their distance from their own grey are each multiplied by a factor drawn
@@ -77,12 +97,33 @@ class AugmentSettings:
         occlusion_size: largest side of that rectangle, as a fraction of the crop side.
         half_body: probability of cropping the upper or the lower half of the body instead of the whole
             person (HRNet's half-body augmentation; pose training only, see ``PoseTrainingSet``).
+        grayscale_probability: probability of turning the crop grey (BT.601 luma in all three channels).
+        downscale_probability: probability of resampling the crop to a factor of its size drawn from
+            [``downscale_min``, 1] (area averaging) and back (bilinear, as ``warp_affine`` enlarges a small
+            face), after the blurs and before noise and JPEG: a small face. At 128 px and crop scale 1.25
+            on 300-W landmark boxes, 0.25 leaves 15 px between the outer eye corners (12-17, 5th-95th
+            percentile).
+        downscale_min: smallest such factor, in (0, 1] when downscaling.
+        motion_blur_probability: probability of a motion blur: a line kernel of a length drawn from
+            [3, ``motion_blur_length``] crop pixels at an angle drawn from [0°, 180°).
+        motion_blur_length: its largest length, crop pixels; at least 3 when blurring.
+        defocus_probability: probability of a defocus blur: a disk kernel of a radius drawn from
+            [1, ``defocus_radius``] crop pixels.
+        defocus_radius: its largest radius, crop pixels; at least 1 when blurring.
+        noise_probability: probability of adding Gaussian sensor noise, independent per pixel and channel.
+        noise_sigma: its standard deviation, grey levels; positive when adding noise.
+        jpeg_probability: probability of a JPEG encode and decode (OpenCV) at a quality drawn from
+            ``jpeg_quality``.
+        jpeg_quality: (low, high) integer JPEG qualities, 1 <= low <= high <= 100.
     """
 
     scale: tuple[float, float] = (0.75, 1.25)
     rotation: float = 30.0
     translation: float = 0.05
     box_jitter: float = 0.05
+    detector_box_probability: float = 0.0
+    detector_box_scale: tuple[float, float] = (1.0, 1.5)
+    detector_box_shift: float = 0.15
     flip: float = 0.5
     brightness: float = 0.2
     contrast: float = 0.2
@@ -92,14 +133,26 @@ class AugmentSettings:
     occlusion_probability: float = 0.2
     occlusion_size: float = 0.4
     half_body: float = 0.0
+    grayscale_probability: float = 0.0
+    downscale_probability: float = 0.0
+    downscale_min: float = 0.25
+    motion_blur_probability: float = 0.0
+    motion_blur_length: float = 9.0
+    defocus_probability: float = 0.0
+    defocus_radius: float = 3.0
+    noise_probability: float = 0.0
+    noise_sigma: float = 8.0
+    jpeg_probability: float = 0.0
+    jpeg_quality: tuple[int, int] = (15, 90)
 
     def __post_init__(self):
-        scale = self.scale
-        if not (isinstance(scale, Sequence) and len(scale) == 2 and all(_is_number(s) for s in scale)):
-            raise ValueError(f"AugmentSettings.scale must be two numbers (low, high), got {scale!r}")
-        if not 0 < scale[0] <= scale[1] < math.inf:
-            raise ValueError(f"AugmentSettings.scale must satisfy 0 < low <= high, got {scale!r}")
-        object.__setattr__(self, "scale", (float(scale[0]), float(scale[1])))
+        for name in ("scale", "detector_box_scale"):
+            scale = getattr(self, name)
+            if not (isinstance(scale, Sequence) and len(scale) == 2 and all(_is_number(s) for s in scale)):
+                raise ValueError(f"AugmentSettings.{name} must be two numbers (low, high), got {scale!r}")
+            if not 0 < scale[0] <= scale[1] < math.inf:
+                raise ValueError(f"AugmentSettings.{name} must satisfy 0 < low <= high, got {scale!r}")
+            object.__setattr__(self, name, (float(scale[0]), float(scale[1])))
         for name, (low, high, closed) in _LIMITS.items():
             value = getattr(self, name)
             if not _is_number(value) or not (low <= value <= high if closed else low <= value < high):
@@ -108,11 +161,14 @@ class AugmentSettings:
             object.__setattr__(self, name, float(value))
         if self.blur_probability > 0 and self.blur_sigma == 0:
             raise ValueError(f"AugmentSettings.blur_sigma must be positive to blur, got {self.blur_sigma!r}")
+        _check_degradations(self)
 
     @classmethod
     def none(cls) -> "AugmentSettings":
         """No augmentation: the plain crop, unchanged pixels."""
-        return cls(**{f.name: (1.0, 1.0) if f.name == "scale" else 0.0 for f in fields(cls)})
+        # jpeg_quality keeps its default: no quality means "no JPEG", jpeg_probability 0 does.
+        zero = (f.name for f in fields(cls) if f.name != "jpeg_quality")
+        return cls(**{name: (1.0, 1.0) if name.endswith("scale") else 0.0 for name in zero})
 
 
 def sample_transform(
@@ -132,7 +188,8 @@ def sample_transform(
         crop_scale: side of the crop rectangle (``box_to_rectangle`` for the aspect W / H) over the box side
             it keeps, before ``settings.scale``; for a square, over the longer (jittered) box side.
         settings: augmentation strengths; None for none.
-        rng: source of randomness; the same number of draws is made whatever the settings.
+        rng: source of randomness; the same number of draws is made whatever the settings, but for the
+            four of the detector-like box, drawn only when ``settings.detector_box_probability`` > 0.
 
     Returns:
         ``(matrix, flipped)``: the (3, 3) float64 matrix from image pixels to crop pixels, and whether it
@@ -141,6 +198,8 @@ def sample_transform(
     b = checked_box(box, check_size("image_size", tuple(image_size), 2))
     height, width = check_size("input_size", input_size, 2)
     settings = AugmentSettings.none() if settings is None else settings
+    if settings.detector_box_probability > 0:
+        b = _detector_like_box(b, settings, rng)
     extent = np.tile(b[2:] - b[:2], 2)
     jitter = rng.uniform(-settings.box_jitter, settings.box_jitter, size=4) * extent
     scale = rng.uniform(*settings.scale)
@@ -158,6 +217,19 @@ def sample_transform(
     if flipped:
         steps.append(flip_matrix(width))
     return compose(*steps), flipped
+
+
+def _detector_like_box(box: np.ndarray, settings: AugmentSettings, rng: np.random.Generator) -> np.ndarray:
+    """(4,) ``box`` or, with probability ``settings.detector_box_probability``, a detector-like square
+    around it (see ``AugmentSettings``); always four draws."""
+    use = rng.random() < settings.detector_box_probability
+    ratio = rng.uniform(*settings.detector_box_scale)
+    shift = rng.uniform(-settings.detector_box_shift, settings.detector_box_shift, size=2)
+    if not use:
+        return box
+    side = (box[2:] - box[:2]).max()
+    centre = (box[:2] + box[2:]) / 2 + shift * side
+    return np.concatenate([centre - ratio * side / 2, centre + ratio * side / 2])
 
 
 def apply_transform(
@@ -202,7 +274,15 @@ def apply_transform(
 
 
 def photometric(crop: np.ndarray, settings: AugmentSettings | None, rng: np.random.Generator) -> np.ndarray:
-    """Random brightness, contrast and saturation, then maybe a blur, then maybe an occluding rectangle.
+    """Random colour, then the degradations of faces in the wild, then maybe an occluding rectangle.
+
+    The steps, each drawn independently, follow a camera (optics, sampling, sensor, file, then our crop):
+    brightness, contrast and saturation; grayscale; the blurs: Gaussian, defocus (disk), motion (line);
+    downscale to a small face's size; sensor noise and JPEG, at that size; back up to the crop size
+    (bilinear); an occluding rectangle. Pixels change, geometry does not: every kernel is point-symmetric
+    and the resampling keeps pixel centres, so landmarks stay where they are. The degradations (grayscale,
+    defocus, motion, downscale, noise, JPEG) draw from ``rng`` only when their probability is positive:
+    settings without them draw as before they existed.
 
     Args:
         crop: (S, S, 3) uint8 RGB (any (H, W, 3) uint8 works); not modified.
@@ -217,9 +297,25 @@ def photometric(crop: np.ndarray, settings: AugmentSettings | None, rng: np.rand
     if settings is None:
         return crop
     out = _jitter_colour(crop, settings, rng)
+    if _happens(settings.grayscale_probability, rng):
+        out = cv2.transform(out, np.tile(_LUMA, (3, 1)))
     if rng.random() < settings.blur_probability:
         # 1 − random() lies in (0, 1], and OpenCV rejects sigma 0 with an automatic kernel size.
         out = cv2.GaussianBlur(out, (0, 0), settings.blur_sigma * (1.0 - rng.random()))
+    if _happens(settings.defocus_probability, rng):
+        out = cv2.filter2D(out, -1, _disk_kernel(rng.uniform(1, settings.defocus_radius)))
+    if _happens(settings.motion_blur_probability, rng):
+        length, angle = rng.uniform(3, settings.motion_blur_length), rng.uniform(0, math.pi)
+        out = cv2.filter2D(out, -1, _line_kernel(length, angle))
+    if _happens(settings.downscale_probability, rng):
+        out = _downscale(out, rng.uniform(settings.downscale_min, 1))
+    if _happens(settings.noise_probability, rng):
+        out = _add_noise(out, settings.noise_sigma, rng)
+    if _happens(settings.jpeg_probability, rng):
+        low, high = settings.jpeg_quality
+        out = _jpeg(out, int(rng.integers(low, high + 1)))
+    if out.shape != crop.shape:
+        out = cv2.resize(out, crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     if rng.random() < settings.occlusion_probability:
         out = _occlude(out, settings.occlusion_size, rng)
     return out
@@ -256,3 +352,90 @@ def _occlude(crop: np.ndarray, max_fraction: float, rng: np.random.Generator) ->
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# Magnitudes that must reach a least value while their degradation is on: (name, its probability, least
+# value, whether that value itself is allowed).
+_LEAST_WHEN_USED = (
+    ("downscale_min", "downscale_probability", 0, False),
+    ("motion_blur_length", "motion_blur_probability", 3, True),
+    ("defocus_radius", "defocus_probability", 1, True),
+    ("noise_sigma", "noise_probability", 0, False),
+)
+
+
+def _check_degradations(settings: AugmentSettings) -> None:
+    """Check the degradations' settings beyond ``_LIMITS`` (ValueError naming the setting); make
+    ``jpeg_quality`` a tuple of ints."""
+    quality = settings.jpeg_quality
+    if not (
+        isinstance(quality, Sequence)
+        and len(quality) == 2
+        and all(isinstance(q, int) and not isinstance(q, bool) for q in quality)
+        and 1 <= quality[0] <= quality[1] <= 100
+    ):
+        raise ValueError(f"AugmentSettings.jpeg_quality must be two integers 1 <= low <= high <= 100, got {quality!r}")
+    object.__setattr__(settings, "jpeg_quality", tuple(quality))
+    for name, probability, least, allowed in _LEAST_WHEN_USED:
+        value = getattr(settings, name)
+        if getattr(settings, probability) > 0 and (value < least if allowed else value <= least):
+            bound = f"{'at least' if allowed else 'above'} {least}"
+            raise ValueError(f"AugmentSettings.{name} must be {bound} when {probability} > 0, got {value!r}")
+
+
+def _happens(probability: float, rng: np.random.Generator) -> bool:
+    """Whether a step of ``probability`` happens: one draw from ``rng``, none when ``probability`` is 0."""
+    return probability > 0 and rng.random() < probability
+
+
+def _disk_kernel(radius: float) -> np.ndarray:
+    """(2n + 1, 2n + 1) float64 disk of ``radius`` pixels summing to 1, n = floor(radius + ½).
+
+    A pixel at distance d from the centre weighs min(1, radius + ½ − d) before normalising: an antialiased
+    edge, so the blur grows smoothly with the radius.
+    """
+    n = int(radius + 0.5)
+    y, x = np.mgrid[-n : n + 1, -n : n + 1]
+    kernel = np.clip(radius + 0.5 - np.hypot(x, y), 0, 1)
+    return kernel / kernel.sum()
+
+
+def _line_kernel(length: float, angle: float) -> np.ndarray:
+    """(2n + 1, 2n + 1) float64 line of ``length`` pixels through the centre summing to 1, n = ceil(length / 2).
+
+    ``angle`` is in radians from the x axis towards y (down). Each pixel weighs the length of the line inside
+    it, from 16 points a pixel placed symmetrically about the centre: the kernel is point-symmetric, so it
+    blurs without moving anything. At angle 0 a line of length 5 is a row of five 0.2.
+    """
+    n = math.ceil(length / 2)
+    count = 8 * math.ceil(length)  # points on each half
+    half = (np.arange(count) + 0.5) * (length / 2 / count)
+    along = np.concatenate([-half[::-1], half])
+    rows = n + np.rint(along * math.sin(angle)).astype(int)
+    columns = n + np.rint(along * math.cos(angle)).astype(int)
+    kernel = np.zeros((2 * n + 1, 2 * n + 1))
+    np.add.at(kernel, (rows, columns), 1.0)
+    return kernel / kernel.sum()
+
+
+def _downscale(image: np.ndarray, factor: float) -> np.ndarray:
+    """(h, w, 3) ``image`` averaged (``INTER_AREA``) down to ``factor`` of its (H, W), at least 1 pixel a side."""
+    height, width = image.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """(H, W, 3) uint8 ``image`` plus Gaussian noise of ``sigma`` grey levels, per pixel and channel, rounded."""
+    noisy = image + sigma * rng.standard_normal(image.shape, dtype=np.float32)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB ``image`` encoded as a JPEG of ``quality`` (1-100) and decoded, by OpenCV.
+
+    OpenCV's codec takes BGR; the channels are swapped around it so that luma and chroma are those of
+    the RGB image (JPEG keeps luma at full resolution and halves chroma).
+    """
+    _, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
