@@ -124,7 +124,7 @@ def test_missing_folder_or_files(tmp_path):
 def test_corrupt_files(tmp_path):
     folder = write_checkpoint(tmp_path / "m")
     (folder / "model.pth").write_bytes(b"\x80\x02 not a checkpoint")
-    assert_load_fails(folder, str(folder / "model.pth"), "cannot read as a torch state dict")
+    assert_load_fails(folder, str(folder / "model.pth"), "cannot read the torch state dict")
     (folder / "config.yaml").write_text("INPUT: [unclosed")
     assert_load_fails(folder, str(folder / "config.yaml"), "cannot read YAML")
 
@@ -136,7 +136,7 @@ class Payload:
 def test_arbitrary_objects_are_not_unpickled(tmp_path):
     folder = write_checkpoint(tmp_path / "m")
     torch.save({"backbone.features.0.0.weight": Payload()}, folder / "model.pth")
-    assert_load_fails(folder, str(folder / "model.pth"), "cannot read as a torch state dict")
+    assert_load_fails(folder, str(folder / "model.pth"), "cannot read the torch state dict")
 
 
 def test_non_tensor_contents(tmp_path):

@@ -17,6 +17,7 @@ from torch import nn
 
 from h3r.data.datasets.schemes import WFLW_98
 from h3r.models.landmark_model import LandmarkNet, build_model
+from h3r.utils.formats import load_torch_file
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -123,10 +124,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a torch checkpoint, loaded with ``weights_only=True`` on the CPU."""
     if not path.is_file():
         raise OfficialCheckpointError(f"{path}: file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types (pickle, zip, runtime) for unreadable files
-        raise OfficialCheckpointError(f"{path}: cannot read as a torch state dict: {_first_line(error)}") from error
+    state = load_torch_file(path, OfficialCheckpointError, "torch state dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise OfficialCheckpointError(f"{path}: expected a dict of tensors, got {type(state).__name__}")
     return state
