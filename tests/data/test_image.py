@@ -56,12 +56,15 @@ def test_palette_bilevel_and_cmyk_are_converted(tmp_path):
     np.testing.assert_array_equal(load_image(saved(tmp_path, cmyk, "cmyk.tif")), RGB)
 
 
-def test_exif_orientation_is_ignored_unless_asked(tmp_path):
+def test_images_are_read_as_displayed_unless_asked(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # stored pixels must be rotated 90° clockwise for display
-    path = saved(tmp_path, Image.fromarray(RGB), "rotated.jpg", exif=exif, quality=95)
-    assert load_image(path).shape == (5, 7, 3)
-    assert load_image(path, exif_transpose=True).shape == (7, 5, 3)
+    path = saved(tmp_path, Image.fromarray(RGB), "rotated.png", exif=exif)
+    upright = np.rot90(RGB, k=-1)
+    np.testing.assert_array_equal(load_image(path), upright)
+    with Image.open(path) as opened:
+        np.testing.assert_array_equal(load_image(opened), upright)
+    np.testing.assert_array_equal(load_image(path, exif_transpose=False), RGB)
 
 
 def test_arrays_are_copied():

@@ -10,8 +10,11 @@ Conversions:
       transparent pixels are kept as stored;
     - palette, CMYK and YCbCr images are converted to RGB by Pillow.
 
-EXIF orientation is not applied unless asked for (``exif_transpose=True``): dataset annotations are
-given in the stored pixel grid, and rotating the pixels would silently misplace them.
+Orientation: files and PIL images are read as they are displayed, their EXIF orientation applied
+(``exif_transpose=True``, the default): a phone photograph stored sideways with an Orientation tag comes
+out upright. ``exif_transpose=False`` keeps the stored pixel grid, for annotations made on it. None of
+the development datasets (300-W, WFLW, COFW, AFLW, LSP, MPII) has an image with an orientation tag, so
+both give the same pixels there.
 """
 
 import os
@@ -32,15 +35,15 @@ class ImageError(ValueError):
     """An image source that cannot be turned into an (H, W, 3) uint8 RGB array."""
 
 
-def load_image(source: str | os.PathLike | np.ndarray | Image.Image, *, exif_transpose: bool = False) -> np.ndarray:
+def load_image(source: str | os.PathLike | np.ndarray | Image.Image, *, exif_transpose: bool = True) -> np.ndarray:
     """Load an image as a new (H, W, 3) uint8 RGB array (see the module docstring for conversions).
 
     Args:
         source: a file path; a numpy array of dtype uint8 or uint16 and shape (H, W), (H, W, 1)
             (grayscale), (H, W, 3) (RGB) or (H, W, 4) (RGBA); or a PIL image of any mode except
             floating point.
-        exif_transpose: rotate/flip files and PIL images to their EXIF orientation. Off by default,
-            because landmark annotations refer to the stored pixels.
+        exif_transpose: rotate/flip files and PIL images to their EXIF orientation, as viewers display
+            them; False keeps the stored pixel grid. Arrays have no orientation.
 
     Raises:
         ImageError: naming the file (or "array"/"PIL image") and the problem: missing file,

@@ -43,6 +43,7 @@ class FaceTrainingSet(Dataset):
         box: ``"landmarks"``, the bounding box of the visible landmarks (the paper's P1 protocol for
             300-W), or ``"dataset"``, the samples' own face boxes.
         seed: base seed of all randomness.
+        exif_transpose: read the images as displayed, their EXIF orientation applied (``h3r.data.load_image``).
 
     Items are dicts (``torch.utils.data.default_collate`` batches them):
         - ``image``: (3, H, W) float32, ImageNet-normalised (``normalize``);
@@ -69,6 +70,7 @@ class FaceTrainingSet(Dataset):
         augment: AugmentSettings | None = None,
         box: str = "landmarks",
         seed: int = 0,
+        exif_transpose: bool = True,
     ):
         size = check_size("input_size", input_size, 2)
         if tuple(codec.input_size) != size:
@@ -87,6 +89,7 @@ class FaceTrainingSet(Dataset):
         self.boxes = np.stack([_face_box(sample, box, dataset.name) for sample in dataset.samples])
         self.flip_permutation = np.asarray(dataset.scheme.flip_permutation)
         self.seed = seed
+        self.exif_transpose = exif_transpose
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -101,7 +104,7 @@ class FaceTrainingSet(Dataset):
     def __getitem__(self, index: int) -> dict:
         sample = self.dataset.samples[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        image = sample.load_image()
+        image = sample.load_image(self.exif_transpose)
         matrix, flipped = sample_transform(
             self.crop_box(index, rng), image.shape[:2], self.input_size, self.crop_scale, self.augment, rng
         )

@@ -13,7 +13,8 @@ A config file holds the sections below (every key is optional except ``data.trai
       input_size: 128            # side of the square network input, or [H, W] (pose: e.g. [256, 192])
       crop_scale: 1.25           # crop side over the longer box side (pose: over the box side it keeps)
       workers: 2                 # DataLoader worker processes
-      skip_bad: false            # leave out malformed samples instead of stopping
+      skip_bad: false            # leave out malformed samples and unreadable images instead of stopping
+      exif_transpose: true       # read images as displayed (EXIF orientation applied); false: as stored
     model: {backbone: mobilenetv2, width_mult: 1.0, output_stride: 4, head_channels: null,
             init: null}          # init: imagenet (the shipped ImageNet backbone), or a model to start from
                                  #   (face68, a bundle or run folder, a .ckpt)
@@ -84,6 +85,7 @@ class DataConfig(_Section):
     crop_scale: float = Field(1.25, gt=0)
     workers: int = Field(2, ge=0)
     skip_bad: bool = False
+    exif_transpose: bool = True
 
     @field_validator("input_size")
     @classmethod

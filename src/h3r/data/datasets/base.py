@@ -74,9 +74,14 @@ class FaceSample:
             if self.occluded.shape != (count,):
                 raise ValueError(f"occluded must be ({count},), got {self.occluded.shape}")
 
-    def load_image(self) -> np.ndarray:
+    @property
+    def image_source(self) -> Path | np.ndarray:
+        """What ``load_image`` reads: the pixels held in memory, else the image file."""
+        return self.image_path if self.image is None else self.image
+
+    def load_image(self, exif_transpose: bool = True) -> np.ndarray:
         """The face's image as an (H, W, 3) uint8 RGB array (see ``h3r.data.image.load_image``)."""
-        return load_image(self.image_path if self.image is None else self.image)
+        return load_image(self.image_source, exif_transpose=exif_transpose)
 
 
 @dataclass

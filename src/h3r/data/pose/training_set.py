@@ -33,8 +33,8 @@ class PoseTrainingSet(FaceTrainingSet):
     Args:
         dataset: the people; each sample's ``box`` is its crop box.
         input_size: (H, W) of the network input, e.g. (256, 192), or one side for a square.
-        codec, crop_scale, augment, seed: as ``FaceTrainingSet``; ``augment.half_body`` is the
-            probability of a half-body crop.
+        codec, crop_scale, augment, seed, exif_transpose: as ``FaceTrainingSet``; ``augment.half_body`` is
+            the probability of a half-body crop.
 
     Items are ``FaceTrainingSet``'s (``image`` (3, H, W), ``targets``, ``weights``, ``keypoints``,
     ``visible``, ``matrix``, ``index``).
@@ -48,8 +48,9 @@ class PoseTrainingSet(FaceTrainingSet):
         crop_scale: float = 1.25,
         augment: AugmentSettings | None = None,
         seed: int = 0,
+        exif_transpose: bool = True,
     ):
-        super().__init__(dataset, input_size, codec, crop_scale, augment, box="dataset", seed=seed)
+        super().__init__(dataset, input_size, codec, crop_scale, augment, "dataset", seed, exif_transpose)
 
     def crop_box(self, index: int, rng: np.random.Generator) -> np.ndarray:
         """The person's box, or with probability ``augment.half_body`` a half-body box (two draws either way)."""
