@@ -1,8 +1,11 @@
+import time
+
 import cv2
 import numpy as np
 import pytest
 import torch
 
+from h3r.data import crop
 from h3r.data.crop import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -43,6 +46,8 @@ def test_box_to_square_uses_corner_distance():
         ((10, 10, 20, 10), "zero area"),
         ((100, 10, 120, 20), "wholly outside"),
         ((-30, -30, -0.5, 5), "wholly outside"),
+        ((10, 10, 10.1, 10.1), "smaller than 1 pixel"),
+        ((-300, -300, 400, 400), "is 12 times the image .* over 10 times the image are refused"),
     ],
 )
 def test_bad_boxes_name_the_box_and_problem(crop, box, message):
@@ -127,6 +132,30 @@ def test_footprint_shortcut_equals_blurring_the_whole_padded_image():
     assert np.abs(warp_affine(image, matrix, 32).astype(float) - expected).max() <= 1
 
 
+def test_a_huge_box_costs_no_more_than_the_image():
+    """A box 100,000 pixels wide (refused by crop_exact, so warped directly) crops in well under a second:
+    only the image's pixels are averaged and blurred, not the box's black surroundings (it took minutes)."""
+    image = np.full((300, 200, 3), 255, np.uint8)
+    for side in (20_000.0, 100_000.0):
+        matrix = crop_matrix((100, 150), (side, side), 128)
+        started = time.perf_counter()
+        out = warp_affine(image, matrix, 128)
+        assert time.perf_counter() - started < 1.0, side
+        centre = out[60:68, 60:68].astype(float)  # the image's share of the crop's middle pixels
+        assert 0 < centre.max() < 255 and not out[:8, :8].any()
+
+
+def test_strong_shrinks_average_blocks_first_and_stay_close_to_the_plain_blur(monkeypatch):
+    image = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (900, 700, 3)).astype(np.float32), (0, 0), 2)
+    image = image.clip(0, 255).astype(np.uint8)
+    matrix = compose(crop_matrix((350, 450), (2600, 2600), 96), rotation_matrix(15, (47.5, 47.5)))
+    assert antialias_sigma(matrix) > crop.REDUCE_ABOVE_SIGMA
+    reduced = warp_affine(image, matrix, 96).astype(float)
+    monkeypatch.setattr(crop, "REDUCE_ABOVE_SIGMA", np.inf)
+    plain = warp_affine(image, matrix, 96).astype(float)
+    assert np.abs(reduced - plain).max() <= 1 and plain.std() > 2
+
+
 def test_warp_wholly_outside_the_image_is_black():
     matrix = crop_matrix((1000, 1000), (200, 200), 16)
     assert not warp_affine(np.full((50, 50, 3), 255, np.uint8), matrix, 16).any()
@@ -170,8 +199,8 @@ def test_official_matrix_maps_the_authors_rect_onto_the_crop_up_to_rounding(offi
             if name == "config":
                 continue
             for box, rect in zip(faces["bbox"], faces["crop_rect"], strict=True):
-                # The smallest image the box overlaps: only the matrix matters here.
-                image = np.zeros((int(box[1]) + 2, int(box[0]) + 2, 3), np.uint8)
+                # The smallest image that holds the box: only the matrix matters here.
+                image = np.zeros((int(box[3]) + 2, int(box[2]) + 2, 3), np.uint8)
                 _, matrix = crop_official(image, box, size, scale)
                 corners = np.array(rect).reshape(2, 2) - 0.5  # Pillow's frame → ours
                 error = np.abs(transform_points(matrix, corners) - [[-0.5, -0.5], [size - 0.5, size - 0.5]])
