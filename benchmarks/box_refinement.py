@@ -27,12 +27,11 @@ from machine import describe_machine
 from rich.console import Console
 from rich.table import Table
 
-from h3r.cli.evaluate import model_description
 from h3r.engine.config import validate_config
 from h3r.engine.evaluate import face_box
 from h3r.engine.train import load_faces
-from h3r.inference.detector import LandmarkDetector, resolve_model
 from h3r.inference.face_detection import DETECTORS
+from h3r.load import load_detector, model_description
 from h3r.utils.malloc import tune_allocator
 
 
@@ -58,7 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def validation_faces(model: str):
     """The validation faces the model's training config held out, or SystemExit saying why there are none."""
     try:
-        description = model_description(resolve_model(model))
+        description = model_description(model)
     except ValueError as error:
         raise SystemExit(f"--model: {error}") from None
     if description is None:
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     faces = validation_faces(args.model)
     faces.samples = faces.samples[: args.limit]
-    model = LandmarkDetector.from_pretrained(args.model, flip=True)
+    model = load_detector(args.model, flip=True)
     settings = [(args.detector, passes) for passes in args.passes] + [(LANDMARKS, 0), (LANDMARKS, 1)]
     landmarks = {setting: np.full((len(faces), model.num_landmarks, 2), np.nan) for setting in settings}
     seconds = {setting: np.full(len(faces), np.nan) for setting in settings}

@@ -28,7 +28,7 @@ from h3r.engine.checkpoint import read_checkpoint
 from h3r.engine.config import load_config
 from h3r.engine.pose import evaluate_estimator, mean_pose, place_mean_pose, pose_report
 from h3r.engine.train import train
-from h3r.inference.pose import PoseEstimator
+from h3r.load import load_pose_estimator
 from h3r.utils.malloc import tune_allocator
 
 CONFIG = Path("configs/lsp_mobilenetv2_128x96.yaml")
@@ -78,7 +78,7 @@ def score_run(variant: str, stride: int, epochs: int) -> dict:
         train(config, resume=(run_dir / "last.ckpt").is_file())
     last = read_checkpoint(run_dir / "last.ckpt")
     people = read_dataset(config.data.val)
-    estimator = PoseEstimator.from_checkpoint(run_dir / "last.ckpt")
+    estimator = load_pose_estimator(run_dir / "last.ckpt")
     with_flip, without_flip = (evaluate_estimator(estimator, people, flip=flip).report for flip in (True, False))
     return {
         "codec": CODECS[variant].label,

@@ -118,9 +118,9 @@ def train_and_score(run: Run, epochs: int, run_root: Path, shared: Path) -> dict
     import torch
 
     from h3r.data.datasets import read_dataset
-    from h3r.engine.checkpoint import load_detector
     from h3r.engine.evaluate import evaluate_detector
     from h3r.engine.train import load_faces, train
+    from h3r.load import load_detector
     from h3r.models import count_macs, count_parameters
 
     config = run_config(run, epochs, run_root, shared)

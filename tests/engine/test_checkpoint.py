@@ -11,7 +11,6 @@ from h3r.engine.checkpoint import (
     CheckpointError,
     copy_atomically,
     initialise_from,
-    load_detector,
     read_checkpoint,
     resolve_checkpoint,
     restore_rng_states,
@@ -19,7 +18,7 @@ from h3r.engine.checkpoint import (
 )
 from h3r.engine.config import ConfigError, TrainerConfig
 from h3r.engine.train import _fabric_arguments
-from h3r.inference.detector import LandmarkDetector
+from h3r.load import load_detector, load_network
 from h3r.models import build_model
 
 
@@ -74,15 +73,15 @@ def test_initialising_from_another_model_copies_what_fits():
     conv's weights (its landmark count differs) is copied; another backbone is refused."""
     model = build_model(num_landmarks=14, head="binary", output_stride=8)
     before = {name: value.clone() for name, value in model.state_dict().items()}
-    copied, fresh = initialise_from(model, "face68")
-    source = LandmarkDetector.from_pretrained("face68").runner.model.state_dict()
+    copied, fresh = initialise_from(model, load_network("face68"), "face68")
+    source = load_network("face68").state_dict()
     assert fresh == ["head.logits.weight"] and copied == len(before) - 1
     assert torch.equal(model.state_dict()["head.logits.weight"], before["head.logits.weight"])
     for name, value in model.state_dict().items():
         if name != "head.logits.weight":
             assert torch.equal(value, source[name]), name
     with pytest.raises(ValueError, match="face68: another backbone: .* backbone tensors have no counterpart"):
-        initialise_from(build_model("hrnet_w18", num_landmarks=14, head="binary"), "face68")
+        initialise_from(build_model("hrnet_w18", num_landmarks=14, head="binary"), load_network("face68"), "face68")
 
 
 def test_torchrun_sets_the_process_counts(monkeypatch):

@@ -10,7 +10,7 @@ from PIL import Image
 
 from h3r.codecs import H3RCodec
 from h3r.data import load_image, official_crop_rect
-from h3r.inference.detector import LandmarkDetector
+from h3r.inference.detector import LandmarkDetector, ModelOutputError
 from h3r.models import build_model
 from h3r.models.official import torchalign_names
 
@@ -258,6 +258,27 @@ def test_image_kinds_give_the_same_landmarks(tiny, image, tmp_path):
         np.testing.assert_array_equal(landmarks, expected, err_msg=kind)
 
 
+def test_photographs_are_read_as_displayed(tiny, image, tmp_path):
+    """A file stored sideways with an EXIF Orientation tag (as phones save them) is read upright, so that boxes
+    and landmarks are in the frame people see; ``exif_transpose=False`` keeps the stored pixels."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display: rotate the stored pixels 90° clockwise
+    stored = np.ascontiguousarray(np.rot90(image))  # the upright image turned 90° anticlockwise
+    Image.fromarray(stored).save(tmp_path / "phone.png", exif=exif)
+    landmarks, _ = tiny.predict(tmp_path / "phone.png", BOXES)
+    np.testing.assert_array_equal(landmarks, tiny.predict(image, BOXES)[0])
+    as_stored = dataclasses.replace(tiny, exif_transpose=False)
+    np.testing.assert_array_equal(as_stored.predict(tmp_path / "phone.png", BOXES)[0], tiny.predict(stored, BOXES)[0])
+
+
+def test_a_network_giving_nan_is_refused(image):
+    def broken(crops):
+        return torch.full((len(crops), 5, 2), torch.nan), torch.ones(len(crops), 5)
+
+    with pytest.raises(ModelOutputError, match="landmarks or scores that are not finite"):
+        fake(broken).predict(image, BOXES)
+
+
 def write_torchalign_folder(folder, num_landmarks: int = 5):
     """A torchalign-style model folder (config.yaml + model.pth) holding a random network."""
     folder.mkdir(parents=True)
@@ -285,7 +306,7 @@ def test_from_pretrained_loads_a_torchalign_folder(tmp_path, image):
 
 
 def test_from_pretrained_errors_name_the_problem(tmp_path):
-    with pytest.raises(ValueError, match="nowhere: no such model folder or .ckpt file, nor a bundled model"):
+    with pytest.raises(ValueError, match="nowhere: no such model folder, .ckpt or .onnx file, nor a bundled model"):
         LandmarkDetector.from_pretrained(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="empty: not a model folder: it holds none of model.safetensors, model.json, best.ckpt, last.ckpt, config.yaml"):

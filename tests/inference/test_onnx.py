@@ -10,9 +10,10 @@ import torch
 
 from h3r import __version__
 from h3r.codecs import H3RCodec
-from h3r.inference.network import DecodingNetwork
 from h3r.inference.detector import LandmarkDetector
+from h3r.inference.network import DecodingNetwork
 from h3r.inference.onnx import OnnxModelError, OnnxRunner, export_onnx, max_difference
+from h3r.load import load_detector
 from h3r.models import build_model
 
 onnx = pytest.importorskip("onnx")
@@ -137,6 +138,18 @@ def identity_model(inputs: list[str], outputs: list[str]) -> onnx.ModelProto:
     nodes = [helper.make_node("Identity", [inputs[0]], [name]) for name in outputs]
     graph = helper.make_graph(nodes, "foreign", values[: len(inputs)], values[len(inputs):])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_an_export_loads_as_a_model_like_any_other(tiny_export):
+    """``--model x.onnx``: the file's metadata sets up the detector, which finds PyTorch's landmarks."""
+    network, runner = tiny_export
+    detector = load_detector(runner.path, threads=1, flip=False)
+    expected = LandmarkDetector.from_model(network.model, network.codec, **{**SETTINGS, "flip": False})
+    assert (detector.input_size, detector.num_landmarks, detector.crop_scale) == (TINY_SIZE, TINY_LANDMARKS, 1.25)
+    assert detector.flip_permutation == tuple(SETTINGS["flip_permutation"]) and load_detector(runner.path).flip
+    image = np.random.default_rng(0).integers(0, 256, (90, 80, 3), dtype=np.uint8)
+    boxes = [[10, 10, 60, 70], [30, 20, 79, 89]]
+    np.testing.assert_allclose(detector.predict(image, boxes)[0], expected.predict(image, boxes)[0], atol=TOLERANCE_PX)
 
 
 def test_export_refuses_incomplete_metadata_and_unknown_opsets(tmp_path):

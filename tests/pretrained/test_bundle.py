@@ -13,13 +13,13 @@ from shared_data import shared_path
 
 from h3r.cli.main import cli
 from h3r.data.datasets import read_dataset
-from h3r.engine.checkpoint import load_detector
 from h3r.engine.config import validate_config
 from h3r.engine.evaluate import evaluate_detector
 from h3r.engine.train import train
-from h3r.inference.detector import BUNDLED_MODELS, LandmarkDetector
+from h3r.inference.detector import LandmarkDetector
+from h3r.load import BUNDLED_MODELS, load_detector
 from h3r.pretrained import CARD_FILE, DESCRIPTION_FILE, WEIGHTS_FILE
-from h3r.pretrained.bundle import BundleError, load_bundle, read_description
+from h3r.pretrained.bundle import BundleError, read_description
 
 BOXES = [[8.0, 10.0, 56.0, 60.0], [0.0, 0.0, 40.0, 30.0]]
 
@@ -61,7 +61,7 @@ def test_a_bundle_runs_exactly_as_its_checkpoint(run_and_bundle):
         expected, expected_scores = load_detector(run / "best.ckpt").predict(image, BOXES, flip=flip)
         landmarks, scores = LandmarkDetector.from_pretrained(folder).predict(image, BOXES, flip=flip)
         assert np.array_equal(landmarks, expected) and np.array_equal(scores, expected_scores)
-    assert load_bundle(folder).flip is True and load_bundle(folder, flip=False).flip is False
+    assert load_detector(folder).flip is True and load_detector(folder, flip=False).flip is False
 
 
 def test_evaluate_scores_a_bundle_on_the_faces_its_config_held_out(run_and_bundle, tmp_path):
@@ -89,22 +89,22 @@ def test_bad_bundle_files_are_named(run_and_bundle, tmp_path):
     broken = copy_bundle(folder, tmp_path / "corrupt")
     (broken / WEIGHTS_FILE).write_bytes(b"not safetensors")
     with pytest.raises(BundleError, match=f"{WEIGHTS_FILE}: cannot read as safetensors"):
-        load_bundle(broken)
+        load_detector(broken)
     broken = copy_bundle(folder, tmp_path / "other_network")
     save_file({"backbone.weight": torch.zeros(2)}, broken / WEIGHTS_FILE)
     with pytest.raises(BundleError, match=f"{WEIGHTS_FILE}: does not fit the network of {DESCRIPTION_FILE}"):
-        load_bundle(broken)
+        load_detector(broken)
     broken = copy_bundle(folder, tmp_path / "version")
     description = json.loads((broken / DESCRIPTION_FILE).read_text())
     (broken / DESCRIPTION_FILE).write_text(json.dumps({**description, "version": 99}))
     with pytest.raises(BundleError, match="bundle version 99; this h3r reads version 1"):
-        load_bundle(broken)
+        load_detector(broken)
     (broken / DESCRIPTION_FILE).write_text(json.dumps({k: v for k, v in description.items() if k != "codec"}))
     with pytest.raises(BundleError, match="lacks codec.name, codec.settings"):
-        load_bundle(broken)
+        load_detector(broken)
     (broken / DESCRIPTION_FILE).write_text("{")
     with pytest.raises(BundleError, match=f"{DESCRIPTION_FILE}: cannot read as JSON"):
-        load_bundle(broken)
+        load_detector(broken)
 
 
 def test_export_refuses_what_is_not_a_run(tmp_path):

@@ -14,7 +14,9 @@ from h3r.data.pose import POSE_SCHEMES, PoseDataset, read_coco_pose, read_mpii
 from h3r.engine.config import validate_config
 from h3r.engine.pose import PoseEvaluation, evaluate_estimator, validation_metric
 from h3r.engine.train import RunError, load_faces
-from h3r.inference.pose import PoseEstimator
+from h3r.inference.detector import ModelOutputError
+from h3r.load import load_pose_estimator
+from h3r.utils.io import atomic_write_text
 
 __all__ = ["evaluate_pose_model", "is_pose_model", "read_people"]
 
@@ -49,13 +51,14 @@ def read_people(spec: str, description: dict, skip_bad: bool, detections: Path |
     return people
 
 
-def evaluate_pose_model(model: str, model_path: Path, description: dict, spec: str, *, json_path: Path | None,
+def evaluate_pose_model(model: str, description: dict, spec: str, *, json_path: Path | None,
                         predictions_path: Path | None, flip: bool | None, skip_bad: bool, device: str,
-                        detections: Path | None, score_threshold: float, head_boxes: Path | None) -> None:  # fmt: skip
-    """Score a pose model on the people of ``spec`` from their boxes; print a table, write JSON files."""
+                        exif_transpose: bool, detections: Path | None, score_threshold: float,
+                        head_boxes: Path | None) -> None:  # fmt: skip
+    """Score a pose model on the people of ``spec`` from their boxes; print a table, write JSON files (atomically)."""
     console = Console()
     try:
-        estimator = PoseEstimator.from_checkpoint(model_path, device=device)
+        estimator = load_pose_estimator(model, device=device, exif_transpose=exif_transpose)
         people = read_people(spec, description, skip_bad, detections, score_threshold, head_boxes)
     except (DatasetError, RunError, ValueError) as error:
         raise click.ClickException(str(error)) from None
@@ -69,6 +72,8 @@ def evaluate_pose_model(model: str, model_path: Path, description: dict, spec: s
         task = progress.add_task(people.name, total=len(people))
         try:
             result = evaluate_estimator(estimator, people, flip, on_person=lambda: progress.advance(task))
+        except ModelOutputError as error:
+            raise click.ClickException(f"--model {model}: {error}") from None
         except ValueError as error:
             raise click.ClickException(str(error)) from None
     command = ["h3r", "evaluate", "--model", model, "--data", spec, "--flip" if flip else "--no-flip"]
@@ -77,9 +82,9 @@ def evaluate_pose_model(model: str, model_path: Path, description: dict, spec: s
     setting = {"model": model, "data": spec, "dataset": people.name, "flip": flip, "command": shlex.join(command)}
     console.print(_table(result.report, people, flip))
     if json_path:
-        json_path.write_text(json.dumps({**setting, **result.report}, indent=2) + "\n")
+        atomic_write_text(json_path, json.dumps({**setting, **result.report}, indent=2) + "\n")
     if predictions_path:
-        predictions_path.write_text(json.dumps(_predictions(result, people, setting)) + "\n")
+        atomic_write_text(predictions_path, json.dumps(_predictions(result, people, setting)) + "\n")
 
 
 def _table(report: dict, people: PoseDataset, flip: bool) -> Table:

@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from h3r.data.pose.schemes import PoseScheme
-from h3r.engine.checkpoint import CheckpointError
 from h3r.inference.pose import PoseEstimator
+from h3r.load import load_pose_estimator
 
 __all__ = ["draw_skeleton", "pose_estimator", "skeleton_drawer"]
 
@@ -18,7 +18,9 @@ _SIDE_COLOURS = {"left_": (40, 120, 255), "right_": (255, 140, 0)}  # the person
 _CENTRE_COLOUR = (255, 230, 0)
 
 
-def pose_estimator(model: str, boxes: Path | None, flip: bool | None, refine: int, batch_size: int) -> PoseEstimator:
+def pose_estimator(
+    model: str, boxes: Path | None, flip: bool | None, refine: int, batch_size: int, exif_transpose: bool
+) -> PoseEstimator:
     """The ``PoseEstimator`` of an h3r pose run or checkpoint, checking the options pose prediction needs.
 
     Raises:
@@ -27,10 +29,11 @@ def pose_estimator(model: str, boxes: Path | None, flip: bool | None, refine: in
     """
     if boxes is None:
         raise click.BadParameter("pose prediction needs person boxes: h3r has no person detector", param_hint="--boxes")
-    settings = {"batch_size": batch_size, "refine": refine} | ({} if flip is None else {"flip": flip})
+    settings = {"batch_size": batch_size, "refine": refine, "exif_transpose": exif_transpose}
+    settings |= {} if flip is None else {"flip": flip}
     try:
-        return PoseEstimator.from_checkpoint(model, **settings)
-    except (CheckpointError, ValueError) as error:
+        return load_pose_estimator(model, **settings)
+    except ValueError as error:
         message = f"{error} (--task pose needs an h3r pose run or .ckpt)"
         raise click.BadParameter(message, param_hint="--model") from None
 

@@ -1,4 +1,4 @@
-"""Training checkpoints: what they hold, writing them atomically, and rebuilding a detector from one.
+"""Training checkpoints: what they hold, writing them atomically, and rebuilding their network.
 
 A checkpoint (``last.ckpt``, ``best.ckpt`` in a run folder) is a ``torch.save`` dict of plain values and
 tensors, so it loads with ``weights_only=True``:
@@ -14,6 +14,8 @@ tensors, so it loads with ``weights_only=True``:
 - ``scheme``: the landmark scheme's ``name``, ``num_landmarks``, ``flip_permutation``, ``normalizer``;
 - ``preprocessing``: ``input_size``, ``crop_scale``, ``box`` (the crop box source) and ``mean``/``std``;
 - ``rng``: the torch, CUDA, numpy and Python random states of rank 0.
+
+A detector is built from one by ``h3r.load.load_detector`` (any model a user may name).
 """
 
 import os
@@ -26,21 +28,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from h3r.codecs import build_codec
 from h3r.data import IMAGENET_MEAN, IMAGENET_STD
-from h3r.inference.detector import LandmarkDetector
 from h3r.models import LandmarkNet, build_model
-from h3r.utils.formats import check_format
+from h3r.utils.formats import check_format, load_torch_file
+from h3r.utils.io import atomic_path
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "RUN_CHECKPOINTS",
     "CheckpointError",
-    "checkpoint_metadata",
     "build_network",
+    "checkpoint_metadata",
     "copy_atomically",
-    "detector_from_description",
-    "is_official_folder",
-    "load_detector",
+    "initialise_from",
     "model_from_checkpoint",
     "read_checkpoint",
     "resolve_checkpoint",
@@ -51,35 +51,34 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "h3r-checkpoint"
 CHECKPOINT_VERSION = 1
+RUN_CHECKPOINTS = ("best.ckpt", "last.ckpt")
+"""The checkpoints a run folder is read from, in order of preference."""
 
 
 class CheckpointError(ValueError):
     """A checkpoint file or run folder that is missing, unreadable or not an h3r checkpoint; names the path."""
 
 
-def save_atomically(fabric, path: Path, state: dict) -> None:
+def save_atomically(fabric, path: Path, state: dict, previous: Path | None = None) -> None:
     """``fabric.save`` ``state`` to ``path`` through a temporary file, so ``path`` is always whole.
 
-    A process killed while writing leaves ``path`` as it was (and a stray ``path.tmp``).
+    A process killed while writing leaves ``path`` as it was (and a stray ``path.tmp``). With ``previous``,
+    the file ``path`` held is kept there, to fall back on should ``path`` ever be unreadable.
     """
     temporary = path.with_name(path.name + ".tmp")
     fabric.save(temporary, state)  # ends with a barrier: the file is complete on every rank's return
     if fabric.is_global_zero:
-        _sync(temporary)
+        with open(temporary, "rb+") as file:
+            os.fsync(file.fileno())
+        if previous is not None and path.is_file():
+            os.replace(path, previous)
         os.replace(temporary, path)
 
 
 def copy_atomically(source: Path, destination: Path) -> None:
     """Copy a file so that ``destination`` is either the old file or the whole new one."""
-    temporary = destination.with_name(destination.name + ".tmp")
-    shutil.copyfile(source, temporary)
-    _sync(temporary)
-    os.replace(temporary, destination)
-
-
-def _sync(path: Path) -> None:
-    with open(path, "rb+") as file:
-        os.fsync(file.fileno())
+    with atomic_path(destination) as temporary:
+        shutil.copyfile(source, temporary)
 
 
 def rng_states() -> dict:
@@ -112,7 +111,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        for name in ("best.ckpt", "last.ckpt"):
+        for name in RUN_CHECKPOINTS:
             if (path / name).is_file():
                 return path / name
         raise CheckpointError(f"{path}: a run folder must hold best.ckpt or last.ckpt; it holds neither")
@@ -125,27 +124,32 @@ def read_checkpoint(path: str | Path) -> dict:
     """Load an h3r checkpoint (a file or run folder, see ``resolve_checkpoint``) onto the CPU, safely.
 
     Raises:
-        CheckpointError: the file is missing, not a torch file, or not an h3r checkpoint of a known version.
+        CheckpointError: the file is missing, damaged, holds objects other than tensors and plain values, or
+            is not an h3r checkpoint of a known version.
     """
     path = resolve_checkpoint(path)
-    # torch raises KeyError, UnpicklingError, RuntimeError, ... for files that are not its own
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001
-        raise CheckpointError(f"{path}: cannot read the checkpoint: {str(error).splitlines()[0]}") from None
+    checkpoint = load_torch_file(path, CheckpointError, "checkpoint")
     check_format(checkpoint, path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "checkpoint", CheckpointError)
     return checkpoint
 
 
-def model_from_checkpoint(checkpoint: dict) -> LandmarkNet:
-    """The network of a checkpoint (see ``read_checkpoint``) with its weights, in eval mode."""
-    return build_network(checkpoint["model_args"], checkpoint["model"])
+def model_from_checkpoint(checkpoint: dict, path: str | Path = "checkpoint") -> LandmarkNet:
+    """The network of a checkpoint (see ``read_checkpoint``) with its weights, in eval mode.
+
+    Raises:
+        CheckpointError: naming ``path``, when the weights do not fit the network of ``model_args``.
+    """
+    try:
+        return build_network(checkpoint["model_args"], checkpoint["model"])
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: its weights do not fit its network: {' '.join(str(error).split())}") from None
 
 
 def build_network(model_args: dict, state_dict: Mapping[str, torch.Tensor]) -> LandmarkNet:
     """``build_model(**model_args)`` holding ``state_dict`` (every key, strictly), in eval mode.
 
     Raises:
+        TypeError, ValueError: ``model_args`` that ``build_model`` refuses.
         RuntimeError: (torch's) keys or shapes of ``state_dict`` that do not fit the network.
     """
     model = build_model(**model_args)
@@ -153,80 +157,29 @@ def build_network(model_args: dict, state_dict: Mapping[str, torch.Tensor]) -> L
     return model.eval()
 
 
-def initialise_from(model: nn.Module, source: str | Path) -> tuple[int, list[str]]:
-    """Copy into ``model`` the weights of another model (``LandmarkDetector.from_pretrained``'s names and
-    folders): its whole backbone, which must be the same (architecture and width; the output stride may
-    differ), and every head tensor of the same name and shape (all of them for the same landmark count);
-    the rest keeps its fresh initialisation.
+def initialise_from(model: nn.Module, source: nn.Module, name: str) -> tuple[int, list[str]]:
+    """Copy into ``model`` the weights of another network ``source`` (called ``name`` in messages): its whole
+    backbone, which must be the same (architecture and width; the output stride may differ), and every head
+    tensor of the same name and shape (all of them for the same landmark count); the rest keeps its fresh
+    initialisation.
 
     Returns:
         ``(copied, fresh)``: how many of the state dict's tensors were copied, and the names of the others.
 
     Raises:
-        ValueError: ``source`` is no model or not a PyTorch network, or its backbone differs from ``model``'s.
+        ValueError: ``source``'s backbone differs from ``model``'s.
     """
-    network = getattr(LandmarkDetector.from_pretrained(source).runner, "model", None)
-    if not isinstance(network, nn.Module):
-        raise ValueError(f"{source}: not a PyTorch network")
-    theirs, ours = network.state_dict(), model.state_dict()
-    matching = {name: value for name, value in theirs.items() if name in ours and value.shape == ours[name].shape}
-    backbone = [name for name in ours if name.startswith("backbone.")]
-    missing = [name for name in backbone if name not in matching]
+    theirs, ours = source.state_dict(), model.state_dict()
+    matching = {key: value for key, value in theirs.items() if key in ours and value.shape == ours[key].shape}
+    backbone = [key for key in ours if key.startswith("backbone.")]
+    missing = [key for key in backbone if key not in matching]
     if missing:
         raise ValueError(
-            f"{source}: another backbone: {len(missing)} of this network's {len(backbone)} backbone tensors have no "
+            f"{name}: another backbone: {len(missing)} of this network's {len(backbone)} backbone tensors have no "
             f"counterpart of the same shape there (first: {missing[0]})"
         )
     model.load_state_dict(matching, strict=False)
-    return len(matching), [name for name in ours if name not in matching]
-
-
-def load_detector(path: str | Path, *, device: torch.device | str = "cpu", **settings) -> LandmarkDetector:
-    """A ``LandmarkDetector`` for an h3r checkpoint or run folder, or one of the authors' torchalign folders.
-
-    The checkpoint's codec, input size, crop scale and flip permutation set up the detector; the flip
-    test is on by default. ``settings`` override the detector's attributes (``flip``, ``crop``,
-    ``batch_size``, ...).
-
-    Raises:
-        CheckpointError: an unreadable or foreign checkpoint, or a folder of neither kind.
-        h3r.models.OfficialCheckpointError: a bad torchalign folder.
-    """
-    if is_official_folder(path):
-        return LandmarkDetector.from_official(path, device=device, **settings)
-    checkpoint = read_checkpoint(path)
-    return detector_from_description(checkpoint, model_from_checkpoint(checkpoint), device=device, **settings)
-
-
-def detector_from_description(
-    description: dict, model: LandmarkNet, *, device: torch.device | str = "cpu", **settings
-) -> LandmarkDetector:
-    """A ``LandmarkDetector`` running ``model`` as a checkpoint or bundle describes it.
-
-    Args:
-        description: the ``checkpoint_metadata`` part of a checkpoint, or a bundle's ``model.json``:
-            ``codec`` (name and settings), ``scheme`` (its ``flip_permutation``) and ``preprocessing``
-            (``crop_scale``, ``mean``, ``std``).
-        model: its network, e.g. ``model_from_checkpoint(checkpoint)``.
-        device: where the network runs.
-        settings: override the detector's attributes; the flip test is on unless ``flip=False``.
-    """
-    preprocessing = description["preprocessing"]
-    codec = build_codec(description["codec"]["name"], **description["codec"]["settings"])
-    stored = {
-        "crop_scale": preprocessing["crop_scale"],
-        "flip_permutation": tuple(description["scheme"]["flip_permutation"]),
-        "mean": tuple(preprocessing["mean"]),
-        "std": tuple(preprocessing["std"]),
-        "flip": True,
-    }
-    return LandmarkDetector.from_model(model, codec, device=device, **{**stored, **settings})
-
-
-def is_official_folder(path: str | Path) -> bool:
-    """Whether ``path`` is a folder of the authors' torchalign code (``config.yaml`` + ``model.pth``)."""
-    path = Path(path)
-    return (path / "config.yaml").is_file() and (path / "model.pth").is_file()
+    return len(matching), [key for key in ours if key not in matching]
 
 
 def checkpoint_metadata(config, scheme) -> dict:

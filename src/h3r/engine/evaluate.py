@@ -13,7 +13,7 @@ import numpy as np
 
 from h3r.data.datasets import FaceDataset, FaceSample
 from h3r.data.training_set import BOX_SOURCES, landmark_box
-from h3r.inference.detector import LandmarkDetector
+from h3r.inference.detector import LandmarkDetector, located
 from h3r.metrics.face import evaluate_faces, nme, normalizing_distance
 
 __all__ = ["Evaluation", "default_box", "evaluate_detector", "face_box", "face_truth", "predict_each"]
@@ -108,8 +108,8 @@ def predict_each(
     """Predict each sample from its box, one image at a time.
 
     Args:
-        predict: (image (H, W, 3) uint8, boxes (1, 4)) → ((1, K, 2) image pixels, (1, K) scores), e.g. a
-            detector's ``predict``.
+        predict: (image file or array, boxes (1, 4)) → ((1, K, 2) image pixels, (1, K) scores), e.g. a
+            detector's ``predict``, which reads the image (``FaceSample.image_source``) as its settings say.
         samples: the faces or people; boxes: (N, 4) their crop boxes, image pixels.
         on_sample: called after each sample (progress).
 
@@ -117,15 +117,16 @@ def predict_each(
         (N, K, 2) predictions, image pixels, and (N, K) scores.
 
     Raises:
-        ValueError: a sample that cannot be cropped or read, naming its image.
+        ValueError: a sample that cannot be cropped or read, naming its image; ``ModelOutputError`` for
+            landmarks that are not finite.
     """
     count, k = len(samples), samples.scheme.num_landmarks
     points, scores = np.zeros((count, k, 2)), np.zeros((count, k))
     for index, sample in enumerate(samples):
         try:
-            found, confidence = predict(sample.load_image(), boxes[index : index + 1])
+            found, confidence = predict(sample.image_source, boxes[index : index + 1])
         except ValueError as error:
-            raise ValueError(f"{sample.image_path}: {error}") from None
+            raise located(error, sample.image_path) from None
         points[index], scores[index] = found[0], confidence[0]
         if on_sample is not None:
             on_sample()

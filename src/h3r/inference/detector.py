@@ -46,7 +46,6 @@ calibrated detector boxes 3.98 % NME, with one pass 3.79 %, the landmark boxes t
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +54,7 @@ from PIL import Image
 from torch import nn
 
 from h3r._checks import check_size
-from h3r.codecs import Codec, H3RCodec
+from h3r.codecs import Codec, H3RCodec, build_codec
 from h3r.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -69,10 +68,10 @@ from h3r.data import (
     transform_points,
 )
 from h3r.inference.network import DecodingNetwork
+from h3r.inference.onnx import OnnxRunner
 from h3r.models import load_official
-from h3r.pretrained import DESCRIPTION_FILE, WEIGHTS_FILE
 
-__all__ = ["BUNDLED_MODELS", "CROP_MODES", "MODEL_FORMATS", "LandmarkDetector", "Runner", "resolve_model"]
+__all__ = ["CROP_MODES", "LandmarkDetector", "ModelOutputError", "Runner", "located"]
 
 Runner = Callable[[torch.Tensor], tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray]]
 """(N, 3, H, W) normalised float32 crops → (N, K, 2) landmarks in crop pixels and (N, K) scores, as
@@ -83,13 +82,26 @@ CROP_MODES = ("exact", "official")
 ImageSource = str | Path | np.ndarray | Image.Image
 
 
+class ModelOutputError(ValueError):
+    """A network that gave landmarks or scores that are not finite (NaN or infinity): the model is broken."""
+
+
+def located(error: ValueError, where: object) -> ValueError:
+    """``error`` with ``where: `` before its message, still a ``ModelOutputError`` if it was one (so that a
+    broken model can stop a run that goes on past bad images)."""
+    kind = ModelOutputError if isinstance(error, ModelOutputError) else ValueError
+    return kind(f"{where}: {error}")
+
+
 @dataclass(frozen=True)
 class LandmarkDetector:
     """A landmark network with its preprocessing: face boxes in, landmarks in image pixels out.
 
-    Build one with ``from_pretrained`` (a bundled model's name such as ``"face68"``, or a model folder),
-    ``from_official`` (the authors' torchalign folders) or ``from_model`` (a network and its codec);
-    the constructor takes the parts. ``dataclasses.replace(detector, runner=...)`` swaps the runtime,
+    Build one with ``from_pretrained`` (anything ``h3r predict --model`` takes: a bundled model's name
+    such as ``"face68"``, a model folder or file; see ``h3r.load``), or from parts: ``from_model`` (a
+    network and its codec), ``from_description`` (a network and the description of a checkpoint or
+    bundle), ``from_official`` (the authors' torchalign folders), ``from_onnx`` (an ONNX export); the
+    constructor takes the parts themselves. ``dataclasses.replace(detector, runner=...)`` swaps the runtime,
     e.g. for an ONNX one, keeping the preprocessing.
 
     Attributes:
@@ -104,6 +116,8 @@ class LandmarkDetector:
         crop: the default crop mode, one of ``CROP_MODES`` (see the module docstring).
         flip: whether ``predict`` runs the flip test by default.
         refine: the refinement passes ``predict`` runs by default (see the module docstring).
+        exif_transpose: read image files and PIL images as displayed, their EXIF orientation applied
+            (``h3r.data.load_image``); False keeps the stored pixel grid.
         batch_size: faces per network call (twice as many crops with the flip test). Small batches run
             fastest on a CPU, where the activations of large ones no longer fit the caches: MobileNetV2
             at 256 pixels with the flip test took 43, 59, 75, 118 and 150 ms per face on one core in
@@ -129,6 +143,7 @@ class LandmarkDetector:
     crop: str = "exact"
     flip: bool = False
     refine: int = 0
+    exif_transpose: bool = True
     batch_size: int = 2
     device: torch.device | str = "cpu"
 
@@ -187,26 +202,65 @@ class LandmarkDetector:
         return cls.from_model(official.model, codec, device=device, **{**released, **settings})
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str | Path, **settings):
-        """A detector for a bundled model's name (``BUNDLED_MODELS``, e.g. ``"face68"``) or a model folder.
+    def from_description(
+        cls, description: dict, model: nn.Module, *, device: torch.device | str = "cpu", **settings
+    ) -> "LandmarkDetector":
+        """A detector running ``model`` as a checkpoint or bundle describes it.
 
-        A folder's format is told by its marker file (``MODEL_FORMATS``): ``model.safetensors`` (or
-        ``model.json``) is a bundle (``h3r.pretrained.bundle``), ``best.ckpt`` or ``last.ckpt`` an
-        ``h3r train`` run, ``config.yaml`` alone a torchalign folder (``from_official``); a ``.ckpt``
-        file is one checkpoint of a run. ``settings`` go to that loader (``device``, ``flip``, ``crop``,
-        ``batch_size``, ...).
+        Args:
+            description: a checkpoint (``h3r.engine.checkpoint``) or a bundle's ``model.json``: ``codec``
+                (name and settings), ``scheme`` (its ``flip_permutation``), ``preprocessing``
+                (``crop_scale``, ``mean``, ``std``) and, for bundles, ``flip``.
+            model: its network, e.g. ``h3r.engine.checkpoint.model_from_checkpoint(checkpoint)``.
+            device: where the network runs.
+            settings: override the detector's attributes; the flip test is on unless the description's
+                ``flip`` or ``settings`` turn it off.
 
         Raises:
-            ValueError: no bundled model of that name and no such folder, or a folder of unknown
-                format; the loader's errors for missing or bad files, naming them.
+            ValueError: (or ``TypeError``) a codec, flip permutation or normalisation that cannot be built.
         """
-        path = resolve_model(name_or_dir)
-        if path.is_file():
-            return _from_training_run(path, **settings)
-        for marker, loader in MODEL_FORMATS.items():
-            if (path / marker).is_file():
-                return loader(path, **settings)
-        raise ValueError(f"{path}: not a model folder: it holds none of {', '.join(MODEL_FORMATS)}")
+        preprocessing = description["preprocessing"]
+        codec = build_codec(description["codec"]["name"], **description["codec"]["settings"])
+        stored = {
+            "crop_scale": preprocessing["crop_scale"],
+            "flip_permutation": tuple(description["scheme"]["flip_permutation"]),
+            "mean": tuple(preprocessing["mean"]),
+            "std": tuple(preprocessing["std"]),
+            "flip": description.get("flip", True),
+        }
+        return cls.from_model(model, codec, device=device, **{**stored, **settings})
+
+    @classmethod
+    def from_onnx(cls, path: str | Path, *, threads: int | None = None, **settings) -> "LandmarkDetector":
+        """A detector running an ``h3r export onnx`` file with ONNX Runtime on the CPU; input size, crop
+        scale, flip test and normalisation come from the file's metadata, ``settings`` override them.
+
+        Raises:
+            h3r.inference.onnx.OnnxModelError: (a ``ValueError``) naming a file that is not such an export.
+            ImportError: onnxruntime is not installed, naming the pip package.
+        """
+        runner = OnnxRunner(path, threads=threads)
+        meta = runner.metadata
+        stored = {
+            "crop_scale": meta["crop_scale"],
+            "flip_permutation": tuple(meta["flip_permutation"]),
+            "mean": meta["mean"],
+            "std": meta["std"],
+            "flip": meta["flip"],
+        }
+        return cls(runner, runner.input_size, runner.num_landmarks, **{**stored, **settings})
+
+    @classmethod
+    def from_pretrained(cls, model: str | Path, **settings) -> "LandmarkDetector":
+        """The detector of anything ``h3r predict --model`` takes: ``h3r.load.load_detector`` (imported at
+        the call: that module builds on this one), whose docstring lists the formats and errors.
+
+        ``settings`` are ``device`` and the detector's attributes (``flip``, ``crop``, ``refine``,
+        ``exif_transpose``, ``batch_size``, ...).
+        """
+        from h3r.load import load_detector
+
+        return load_detector(model, **settings)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -258,13 +312,14 @@ class LandmarkDetector:
                 official crop of a non-square input, a flip test without a flip permutation, or a
                 negative ``refine``.
             h3r.data.ImageError: (a ``ValueError``) an image that cannot be read, naming it.
+            ModelOutputError: (a ``ValueError``) the network gave landmarks or scores that are not finite.
         """
         flip = self.flip if flip is None else flip
         crop = self.crop if crop is None else crop
         refine = self.refine if refine is None else refine
         self._check_options(crop, flip)
         _check_refine(refine)
-        pixels = load_image(image)
+        pixels = load_image(image, exif_transpose=self.exif_transpose)
         rows = _as_boxes(boxes)
         landmarks = np.zeros((len(rows), self.num_landmarks, 2), np.float32)
         scores = np.zeros((len(rows), self.num_landmarks), np.float32)
@@ -326,6 +381,8 @@ class LandmarkDetector:
         with torch.no_grad():
             keypoints, scores = self.runner(batch.to(self.device))
         keypoints, scores = _numpy(keypoints), _numpy(scores)
+        if not (np.isfinite(keypoints).all() and np.isfinite(scores).all()):
+            raise ModelOutputError("the network gave landmarks or scores that are not finite (NaN or infinity)")
         if not flip:
             return keypoints, scores
         count, permutation = len(crops), list(self.flip_permutation)
@@ -366,52 +423,3 @@ def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(values, torch.Tensor):
         values = values.detach().cpu().numpy()
     return np.asarray(values, dtype=np.float64)
-
-
-def resolve_model(name_or_dir: str | Path) -> Path:
-    """The folder or ``.ckpt`` file a model argument names: a bundled model's folder, or the path itself.
-
-    Raises:
-        ValueError: neither a bundled model's name nor an existing folder or ``.ckpt`` file; the message
-            lists the bundled models.
-    """
-    path = BUNDLED_MODELS.get(str(name_or_dir), Path(name_or_dir))
-    if path.is_dir() or (path.is_file() and path.suffix == ".ckpt"):
-        return path
-    if str(name_or_dir) in BUNDLED_MODELS:
-        raise ValueError(f"{name_or_dir}: the bundled model's folder {path} is missing: reinstall h3r")
-    bundled = ", ".join(sorted(BUNDLED_MODELS))
-    raise ValueError(f"{name_or_dir}: no such model folder or .ckpt file, nor a bundled model (bundled: {bundled})")
-
-
-def _shipped(name: str) -> Path:
-    """The folder of a bundle shipped inside the package (``h3r/pretrained/<name>``), installed or not."""
-    return Path(resources.files("h3r.pretrained") / name)
-
-
-BUNDLED_MODELS: dict[str, Path] = {"face68": _shipped("face68")}
-"""Names of the models shipped with the package → their bundle folders (see ``h3r.pretrained``)."""
-
-
-def _from_bundle(folder: Path, **settings) -> LandmarkDetector:
-    """A detector for a bundle folder (imported late: the bundle reader imports us)."""
-    from h3r.pretrained.bundle import load_bundle
-
-    return load_bundle(folder, **settings)
-
-
-def _from_training_run(path: Path, **settings) -> LandmarkDetector:
-    """A detector for an ``h3r train`` checkpoint or run folder (imported late: the engine imports us)."""
-    from h3r.engine.checkpoint import load_detector
-
-    return load_detector(path, **settings)
-
-
-MODEL_FORMATS: dict[str, Callable[..., LandmarkDetector]] = {
-    WEIGHTS_FILE: _from_bundle,
-    DESCRIPTION_FILE: _from_bundle,  # so that a bundle missing its weights is named as such
-    "best.ckpt": _from_training_run,
-    "last.ckpt": _from_training_run,
-    "config.yaml": LandmarkDetector.from_official,
-}
-"""A model folder's marker file → the loader of folders of that format, tried in order."""

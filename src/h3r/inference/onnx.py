@@ -50,6 +50,7 @@ from h3r import __version__
 from h3r._checks import check_shape
 from h3r.codecs import Codec, H3RCodec
 from h3r.inference.network import DecodingNetwork
+from h3r.utils.io import atomic_path
 
 INPUT_NAME = "crops"
 OUTPUT_NAMES = ("keypoints", "scores")
@@ -80,7 +81,8 @@ def export_onnx(
 
     The input size is the codec's ``input_size``. The graph is traced in eval mode (batch norm with its
     running statistics, whatever mode ``network`` is in) on a batch of 2 random crops, checked by
-    ``onnx.checker`` (with shape inference), and written only once it passes.
+    ``onnx.checker`` (with shape inference), and written only once it passes, atomically
+    (``h3r.utils.io.atomic_path``).
 
     Args:
         network: the model and its codec; traced on the device of its parameters.
@@ -117,7 +119,8 @@ def export_onnx(
     _set_metadata(model, entries)
     onnx.checker.check_model(model, full_check=True)
     path = Path(path)
-    onnx.save_model(model, path)
+    with atomic_path(path) as temporary:
+        onnx.save_model(model, temporary)
     return path
 
 

@@ -8,13 +8,10 @@ has the joints the model predicts.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import torch
 
-from h3r.data.pose.schemes import PoseScheme, get_pose_scheme
-from h3r.engine.checkpoint import detector_from_description, model_from_checkpoint, read_checkpoint, resolve_checkpoint
+from h3r.data.pose.schemes import PoseScheme
 from h3r.inference.detector import ImageSource, LandmarkDetector
 
 __all__ = ["PoseEstimator"]
@@ -24,6 +21,8 @@ __all__ = ["PoseEstimator"]
 class PoseEstimator:
     """A pose network's ``LandmarkDetector`` (person boxes in, joints in image pixels out) and its scheme.
 
+    ``h3r.load.load_pose_estimator`` builds one from an h3r pose run, checkpoint or bundle.
+
     Attributes:
         detector: crops, runs and maps back; its ``flip_permutation`` is the scheme's.
         scheme: the joint layout (names, skeleton, mirror order).
@@ -31,25 +30,6 @@ class PoseEstimator:
 
     detector: LandmarkDetector
     scheme: PoseScheme
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, *, device: torch.device | str = "cpu", **settings) -> "PoseEstimator":
-        """The estimator of an h3r pose checkpoint or run folder; ``settings`` override the detector's
-        attributes (``flip``, ``batch_size``, ...); the flip test is on by default.
-
-        Raises:
-            CheckpointError: an unreadable or foreign checkpoint.
-            ValueError: a checkpoint of a face model, naming it.
-        """
-        checkpoint = read_checkpoint(path)
-        name = checkpoint["scheme"]["name"]
-        try:
-            scheme = get_pose_scheme(name)
-        except ValueError:
-            raise ValueError(f"{resolve_checkpoint(path)}: a {name} face model, not a pose model") from None
-        model = model_from_checkpoint(checkpoint)
-        detector = detector_from_description(checkpoint, model, device=device, **{"batch_size": 8, **settings})
-        return cls(detector, scheme)
 
     @property
     def flip(self) -> bool:

@@ -18,7 +18,6 @@ A bundle runs exactly as the checkpoint it was made from: the same weights in th
 bit-identical landmarks (``tests/inference/test_bundle.py``).
 """
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -27,21 +26,22 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from h3r import __version__
-from h3r.engine.checkpoint import build_network, detector_from_description
-from h3r.inference.detector import LandmarkDetector
+from h3r.engine.checkpoint import build_network
+from h3r.models import LandmarkNet
 from h3r.pretrained import CARD_FILE, DESCRIPTION_FILE, WEIGHTS_FILE
 from h3r.pretrained.card import model_card
 from h3r.utils.formats import check_format
+from h3r.utils.io import atomic_path, atomic_write_text
 
 __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_VERSION",
     "BundleError",
     "bundle_description",
+    "bundle_network",
     "bundle_weights",
     "data_terms",
     "is_bundle",
-    "load_bundle",
     "read_description",
     "read_weights",
     "write_bundle",
@@ -131,7 +131,8 @@ def data_terms(train_spec: str) -> str:
 
 
 def write_bundle(folder: str | Path, weights: dict[str, torch.Tensor], description: dict) -> Path:
-    """Write ``model.safetensors``, ``model.json`` and ``MODEL_CARD.md`` into ``folder`` (created if needed).
+    """Write ``model.safetensors``, ``model.json`` and ``MODEL_CARD.md`` into ``folder`` (created if needed),
+    each atomically.
 
     Args:
         weights: the state dict, e.g. ``bundle_weights(checkpoint)``.
@@ -142,9 +143,10 @@ def write_bundle(folder: str | Path, weights: dict[str, torch.Tensor], descripti
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file(weights, folder / WEIGHTS_FILE, metadata={"format": "pt", "name": description["name"]})
-    (folder / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2) + "\n")
-    (folder / CARD_FILE).write_text(model_card(description))
+    with atomic_path(folder / WEIGHTS_FILE) as temporary:
+        save_file(weights, temporary, metadata={"format": "pt", "name": description["name"]})
+    atomic_write_text(folder / DESCRIPTION_FILE, json.dumps(description, indent=2) + "\n")
+    atomic_write_text(folder / CARD_FILE, model_card(description))
     return folder
 
 
@@ -184,30 +186,23 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
         raise BundleError(f"{path}: cannot read as safetensors: {error}") from None
 
 
-def load_bundle(folder: str | Path, *, device: torch.device | str = "cpu", **settings) -> LandmarkDetector:
-    """A ``LandmarkDetector`` for a bundle folder, with the flip test as ``model.json`` says.
-
-    ``settings`` override the detector's attributes (``flip``, ``crop``, ``batch_size``, ...).
+def bundle_network(folder: str | Path, description: dict) -> LandmarkNet:
+    """The network ``model.json`` (``description``, see ``read_description``) describes, holding the weights of
+    ``model.safetensors``, in eval mode.
 
     Raises:
-        BundleError: a missing or bad ``model.json`` or ``model.safetensors`` (naming it), or weights that
-            do not fit the network ``model.json`` describes.
+        BundleError: a missing or bad ``model.safetensors``, bad ``model_args`` or weights that do not fit them,
+            naming the file.
     """
     folder = Path(folder)
-    description = read_description(folder)
     weights = read_weights(folder)
     try:
-        model = build_network(description["model_args"], weights)
+        return build_network(description["model_args"], weights)
     except (TypeError, ValueError) as error:
         raise BundleError(f"{folder / DESCRIPTION_FILE}: bad model_args: {error}") from None
     except RuntimeError as error:  # load_state_dict: missing or unexpected keys, wrong shapes
-        message = " ".join(str(error).split())
-        raise BundleError(f"{folder / WEIGHTS_FILE}: does not fit the network of {DESCRIPTION_FILE}: {message}") from None
-    try:
-        detector = detector_from_description(description, model, device=device, flip=description["flip"])
-    except (TypeError, ValueError) as error:  # a bad codec, flip permutation or normalisation
-        raise BundleError(f"{folder / DESCRIPTION_FILE}: {error}") from None
-    return dataclasses.replace(detector, **settings)
+        message = f"does not fit the network of {DESCRIPTION_FILE}: {' '.join(str(error).split())}"
+        raise BundleError(f"{folder / WEIGHTS_FILE}: {message}") from None
 
 
 def _has_key(document: dict, dotted: str) -> bool:
