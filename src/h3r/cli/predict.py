@@ -4,25 +4,38 @@
 (``--model``), drawn as skeletons; the JSON lists ``"people"`` instead of ``"faces"``, with ``"landmarks"``
 the joints in the scheme's order.
 
+Images: files as given; folders are read for their images (by suffix), with ``--recursive`` their
+subfolders too; subfolders passed over and broken links are reported. Images are read as displayed
+(EXIF orientation applied) unless ``--no-exif-transpose``.
+
 Boxes (``--boxes``):
     - a file: lines ``x1 y1 x2 y2 [more columns, ignored]`` in image pixels, one face per line, blank
-      lines skipped (the format of the authors' ``.bbox`` files); only with exactly one image;
-    - a folder: ``<image name>.bbox`` in it for each image (``demo.jpg`` → ``demo.jpg.bbox``); pass the
-      image folder itself to use box files lying beside the images; an image without its box file fails;
+      lines skipped (the format of the authors' ``.bbox`` files); only with exactly one image; an empty
+      file fails;
+    - a folder: ``<image name>.bbox`` for each image, beside the image if the image lies in that folder
+      (at any depth), else in it (``demo.jpg`` → ``demo.jpg.bbox``); pass the image folder itself to use
+      box files lying beside the images; an image without its box file fails;
     - omitted: the faces are found by ``h3r.inference.face_detection.detect_faces``. Box files beside
       the images are deliberately not picked up unasked, so that what runs does not depend on stray files.
 
-Failures: an image that cannot be read, a malformed box file or a bad box is reported on one line
-naming the file (and the line or box), the image is skipped and the others go on; the JSON holds the
-images that worked (and, under ``"failed"``, those that did not), and the exit code is 1.
+Failures: an image that cannot be read, a malformed box file or a bad box (wholly outside the image,
+smaller than a pixel, or over 10 times the image) is reported on one line naming the file (and the line
+or box), the image is skipped and the others go on; the JSON holds the images that worked (and, under
+``"failed"``, those that did not), and the exit code is 1. A model that gives landmarks that are not
+finite stops the run, naming the model.
+
+Outputs (``--json``, the overlays of ``--out``) are written atomically and never over an input or an existing
+file of another kind unless ``--force``. ``--json`` also keeps a record as the run goes, which a killed run
+is resumed from with ``--resume`` (``h3r.cli.predict_record``); SIGTERM ends a run as Ctrl-C does, with the
+results written.
 """
 
 import dataclasses
-import json
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import click
@@ -32,11 +45,15 @@ from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from h3r.cli.evaluate import model_description
+from h3r.cli.options import check_outputs, exif_option, force_option
 from h3r.cli.predict_pose import pose_estimator, skeleton_drawer
+from h3r.cli.predict_record import RecordError, earlier_results, open_record, record_path, write_results
 from h3r.data import load_image
-from h3r.inference.detector import CROP_MODES, LandmarkDetector, resolve_model
+from h3r.inference.detector import CROP_MODES, LandmarkDetector, ModelOutputError, located
 from h3r.inference.face_detection import DETECTORS, detect_faces
+from h3r.inference.network import DecodingNetwork
+from h3r.load import load_detector, model_description, model_files
+from h3r.utils.io import atomic_path
 
 BoxSource = Callable[[Path, np.ndarray], np.ndarray]
 """(image path, (H, W, 3) image) → (F, 4) boxes x1, y1, x2, y2 in image pixels."""
@@ -56,8 +73,9 @@ class BoxFileError(ValueError):
 @click.option("--example", is_flag=True,
               help="Add the example photograph that matplotlib ships (Grace Hopper, public domain): no download.")
 @click.option("--model", "model_name", default="face68", show_default=True,
-              help="A bundled model's name, a bundle folder, an h3r run folder or checkpoint (.ckpt), or a "
-                   "torchalign folder (config.yaml + model.pth).")
+              help="A bundled model's name, a bundle folder, an h3r run folder or checkpoint (.ckpt), an ONNX "
+                   "export (.onnx), or a torchalign folder (config.yaml + model.pth).")
+@click.option("--recursive", is_flag=True, help="Read the images of the folders' subfolders too.")
 @click.option("--boxes", "boxes_path", type=click.Path(exists=True, path_type=Path),
               help="Box file (one image only) or folder of <image name>.bbox files; default: detect the faces.")
 @click.option("--detector", "face_detector", type=click.Choice(list(DETECTORS)), default="dlib-hog-up1",
@@ -65,7 +83,10 @@ class BoxFileError(ValueError):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the overlay PNGs (<image stem>_landmarks.png), created if needed.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write boxes, landmarks (image pixels) and scores as JSON, with the images that failed.")
+              help="Write boxes, landmarks (image pixels) and scores as JSON, with the images that failed; "
+                   "FILE.partial.jsonl records the images as they are done.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run that wrote --json (or its FILE.partial.jsonl): skip the images it did.")
 @click.option("--crop", type=click.Choice(CROP_MODES), default="exact", show_default=True,
               help="exact: our sub-pixel crop; official: the authors' crop and mapping, to reproduce their numbers.")
 @click.option("--flip/--no-flip", default=None, help="Flip test (mirrored crops averaged in); default: the model's.")
@@ -80,38 +101,52 @@ class BoxFileError(ValueError):
               help="Faces per network call; small batches run fastest on a CPU, raise it on a GPU.")
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads of the runtime; default: its own (one per core). 1 avoids stalls on busy machines.")
-def predict(inputs, task, example, model_name, boxes_path, face_detector, out_dir, json_path, crop, flip, refine,
-            runtime, onnx_path, batch_size, threads):
+@exif_option
+@force_option
+def predict(inputs, task, example, model_name, recursive, boxes_path, face_detector, out_dir, json_path, resume,
+            crop, flip, refine, runtime, onnx_path, batch_size, threads, exif_transpose, force):  # fmt: skip
     """Find the landmarks of the faces in images (files, or folders of jpg/jpeg/png/bmp/ppm/webp images).
 
     Writes an overlay PNG per image into --out and/or all results into --json, and prints a summary.
+    Outputs never overwrite an input or a file of another kind unless --force. A killed run continues
+    with the same command and --resume.
     """
     if example:
         inputs = (*inputs, example_image())
     if not inputs:
         raise click.UsageError("give images or folders of images (or --example)")
-    images = expand_images(inputs)
+    images, notes = expand_images(inputs, recursive)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     if boxes_path is not None and boxes_path.is_file() and len(images) > 1:
         raise click.BadParameter(f"a box file serves one image, got {len(images)} images; "
                                  "give a folder of <image name>.bbox files", param_hint="--boxes")
     if onnx_path is not None and runtime != "onnxruntime":
         raise click.BadParameter("needs --runtime onnxruntime", param_hint="--onnx")
+    if resume and json_path is None:
+        raise click.BadParameter("needs --json, the results (or record) of the run to continue", param_hint="--resume")
+    overlays = overlay_paths(images, out_dir)
+    _check_outputs(json_path, overlays, [*images, *filter(None, (boxes_path, onnx_path))], model_name, force)
+    earlier = _earlier_results(json_path) if resume else {}
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     if threads is not None:
         torch.set_num_threads(threads)
+    run = {"images": images, "overlays": overlays, "json_path": json_path, "earlier": earlier}
     if task == "pose":
-        estimator = pose_estimator(model_name, boxes_path, flip, refine or 0, batch_size)
-        draw = skeleton_drawer(estimator.scheme)
-        people = _box_source(boxes_path, face_detector)
+        estimator = pose_estimator(model_name, boxes_path, flip, refine or 0, batch_size, exif_transpose)
+        run |= {"draw": skeleton_drawer(estimator.scheme), "kind": "people"}
         with _runtime(estimator.detector, runtime, onnx_path, threads) as detector:
-            return _predict_all(images, detector, people, out_dir, json_path, draw, "people")
-    settings = {"crop": crop, "batch_size": batch_size} | ({} if flip is None else {"flip": flip})
+            return _predict_all(detector, _box_source(boxes_path, face_detector), exif_transpose, model_name, **run)
+    settings = {"crop": crop, "batch_size": batch_size, "exif_transpose": exif_transpose}
+    settings |= {} if flip is None else {"flip": flip}
     try:
-        detector = LandmarkDetector.from_pretrained(model_name, **settings)
+        detector = load_detector(model_name, threads=threads, **settings)
         detector = dataclasses.replace(detector, refine=default_refinement(model_name) if refine is None else refine)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--model") from None
     with _runtime(detector, runtime, onnx_path, threads) as detector:
-        _predict_all(images, detector, _box_source(boxes_path, face_detector), out_dir, json_path)
+        _predict_all(detector, _box_source(boxes_path, face_detector), exif_transpose, model_name, **run)
 
 
 def default_refinement(model: str) -> int:
@@ -121,7 +156,7 @@ def default_refinement(model: str) -> int:
     Raises:
         ValueError: a model that cannot be found or read, naming it.
     """
-    description = model_description(resolve_model(model))
+    description = model_description(model)
     return int(description is not None and description["preprocessing"]["box"] == "landmarks")
 
 
@@ -133,18 +168,43 @@ def example_image() -> Path:
     return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
 
 
-def expand_images(inputs: tuple[Path, ...]) -> list[Path]:
-    """Files as given, folders replaced by their images (by suffix, case-insensitive, sorted by name)."""
-    images = []
+def expand_images(inputs: tuple[Path, ...], recursive: bool = False) -> tuple[list[Path], list[str]]:
+    """Files as given, folders replaced by their images (by suffix, case-insensitive, sorted by path; with
+    ``recursive`` those of all their subfolders too), each once; and notes on what was passed over:
+    subfolders (without ``recursive``), broken links and hidden files (``.name``, such as the ``._photo.jpg``
+    that macOS leaves, or what an interrupted write left)."""
+    images, notes = [], []
     for path in inputs:
-        if path.is_dir():
-            images.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
-        else:
+        if not path.is_dir():
             images.append(path)
+            continue
+        entries = sorted(path.rglob("*") if recursive else path.iterdir())
+        files = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        images.extend(p for p in files if not p.name.startswith("."))
+        notes.extend(f"{p}: a broken link, skipped" for p in entries if p.is_symlink() and not p.exists())
+        notes.extend(f"{p}: a hidden file, skipped" for p in files if p.name.startswith("."))
+        folders = [p.name for p in entries if p.is_dir() and not recursive]
+        if folders:
+            notes.append(f"{path}: {len(folders)} subfolder(s) not read ({', '.join(folders[:3])}"
+                         f"{', ...' if len(folders) > 3 else ''}); --recursive reads them")  # fmt: skip
     if not images:
         raise click.UsageError(f"no images found in {', '.join(map(str, inputs))} "
                                f"(looked for {'/'.join(s[1:] for s in IMAGE_SUFFIXES)})")
-    return images
+    return list(dict.fromkeys(images)), notes
+
+
+def overlay_paths(images: list[Path], out_dir: Path | None) -> dict[Path, Path]:
+    """Each image's overlay, ``<stem>_landmarks.png`` in ``out_dir``, numbered (``_2``, ...) when an earlier
+    image took the name: the same names on every run of the same images, resumed or not; none without
+    ``out_dir``."""
+    overlays = {}
+    for image in images if out_dir is not None else []:
+        candidate, number = out_dir / f"{image.stem}_landmarks.png", 1
+        while candidate in overlays.values():
+            number += 1
+            candidate = out_dir / f"{image.stem}_landmarks_{number}.png"
+        overlays[image] = candidate
+    return overlays
 
 
 def read_boxes(path: Path) -> np.ndarray:
@@ -152,7 +212,7 @@ def read_boxes(path: Path) -> np.ndarray:
 
     Raises:
         BoxFileError: naming the file, and the line number for a malformed line (fewer than 4 numbers,
-            not finite, or x2 ≤ x1 or y2 ≤ y1).
+            not finite, or x2 ≤ x1 or y2 ≤ y1); a file without boxes.
     """
     try:
         text = path.read_text()
@@ -161,6 +221,8 @@ def read_boxes(path: Path) -> np.ndarray:
     except (OSError, UnicodeDecodeError) as error:
         raise BoxFileError(f"{path}: cannot read boxes ({error})") from None
     rows = [_box(path, number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not rows:
+        raise BoxFileError(f"{path}: no boxes in the box file")
     return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
@@ -182,8 +244,9 @@ def _box(path: Path, number: int, line: str) -> list[float]:
 def _runtime(
     detector: LandmarkDetector, runtime: str, onnx_path: Path | None, threads: int | None
 ) -> Iterator[LandmarkDetector]:
-    """``detector`` on the chosen runtime; for ONNX Runtime, exported to a temporary file unless given."""
-    if runtime == "torch":
+    """``detector`` on the chosen runtime; for ONNX Runtime, exported to a temporary file unless given (an ONNX
+    model runs on ONNX Runtime whatever the runtime)."""
+    if runtime == "torch" or not isinstance(detector.runner, DecodingNetwork):
         yield detector
         return
     try:
@@ -204,37 +267,100 @@ def _runtime(
         yield dataclasses.replace(detector, runner=runner, device="cpu")
 
 
-def _predict_all(images: list[Path], detector: LandmarkDetector, find_boxes: BoxSource, out_dir: Path | None,
-                 json_path: Path | None, draw=None, kind: str = "faces") -> None:
-    """Process every image, reporting and skipping failures; write the JSON even if interrupted.
+def _check_outputs(
+    json_path: Path | None, overlays: dict[Path, Path], inputs: list[Path], model: str, force: bool
+) -> None:
+    """Refuse, before any work, outputs that would overwrite an input or a file of another kind."""
+    try:
+        inputs = [*inputs, *model_files(model)]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--model") from None
+    outputs = {"--json": (json_path, "json")}
+    if json_path is not None:
+        outputs["--json's record"] = (record_path(json_path), "jsonl")
+    check_outputs({**outputs, **{f"--out ({image.name})": (path, "png") for image, path in overlays.items()}},
+                  inputs, force)  # fmt: skip
+
+
+def _earlier_results(json_path: Path) -> dict[str, dict]:
+    try:
+        return earlier_results(json_path)
+    except RecordError as error:
+        raise click.BadParameter(str(error), param_hint="--resume") from None
+
+
+@contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """SIGTERM (``kill``, ``timeout``, job schedulers) ends the run as Ctrl-C does: a ``SystemExit`` of status
+    143 (128 + 15), on the way out of which the results are written."""
+
+    def stop(signal_number, frame):
+        raise SystemExit(128 + signal_number)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _naming_a_broken_model(model: str) -> Iterator[None]:
+    """A ``ModelOutputError`` (landmarks that are not finite) becomes an error of ``--model``, which stops the run."""
+    try:
+        yield
+    except ModelOutputError as error:
+        raise click.ClickException(f"--model {model}: {error}") from None
+
+
+def _predict_all(detector: LandmarkDetector, find_boxes: BoxSource, exif_transpose: bool, model: str, *,
+                 images: list[Path], overlays: dict[Path, Path], json_path: Path | None, earlier: dict[str, dict],
+                 draw=None, kind: str = "faces") -> None:  # fmt: skip
+    """Process every image not in ``earlier`` (entries of a resumed run, by path), reporting and skipping
+    failures, recording each image as it is done; write the JSON however the run ends.
 
     ``draw`` (default ``draw_overlay``) makes the overlays; ``kind`` names the objects, ``"faces"`` or ``"people"``.
     """
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
     console, errors = Console(), Console(stderr=True)
-    done, failed, seconds, overlays = [], [], 0.0, set()
-    _warm_up(detector)
+    entries, seconds = dict(earlier), 0.0
+    todo = [path for path in images if str(path) not in earlier]
+    with _naming_a_broken_model(model):
+        _warm_up(detector)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    record = nullcontext(lambda entry: None) if json_path is None else open_record(json_path, earlier)
     try:
-        with Progress(*columns, console=errors, transient=True) as progress:
-            for path in progress.track(images, description="predicting"):
+        with (
+            _exit_on_sigterm(),
+            _naming_a_broken_model(model),
+            record as add,
+            Progress(*columns, console=errors, transient=True) as progress,
+        ):
+            for path in progress.track(todo, description="predicting"):
                 try:
                     entry, spent = _predict_one(
-                        path, detector, find_boxes, out_dir, overlays, draw or draw_overlay, kind
+                        path, detector, find_boxes, overlays.get(path), draw or draw_overlay, kind, exif_transpose
                     )
+                except ModelOutputError:
+                    raise  # the model, not the image: stop
                 except (ValueError, OSError) as error:
                     message = str(error).strip().splitlines()[0]
                     progress.console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-                    failed.append({"path": str(path), "error": message})
-                    continue
-                done.append(entry)
+                    entry, spent = {"path": str(path), "error": message}, 0.0
+                entries[str(path)] = entry
+                add(entry)
                 seconds += spent
+    except (KeyboardInterrupt, SystemExit):
+        if json_path is not None:
+            done = sum("error" not in entry for entry in entries.values())
+            message = f"interrupted: {json_path} holds the {done} images done; --resume continues the run"
+            errors.print(message, markup=False, highlight=False, soft_wrap=True)
+        raise
     finally:
         if json_path is not None:
-            json_path.write_text(json.dumps({"images": done, "failed": failed}) + "\n")
-    console.print(_summary(done, failed, seconds, json_path, kind), markup=False, highlight=False, soft_wrap=True)
-    if failed:
+            write_results(json_path, images, entries)
+    new = [entries[str(path)] for path in todo]
+    console.print(_summary(new, len(earlier), seconds, json_path, kind), markup=False, highlight=False, soft_wrap=True)
+    if any("error" in entry for entry in entries.values()):
         raise click.exceptions.Exit(1)
 
 
@@ -245,20 +371,16 @@ def _warm_up(detector: LandmarkDetector) -> None:
     detector.predict(np.zeros((height, width, 3), np.uint8), [[0, 0, width - 1, height - 1]])
 
 
-def _predict_one(path: Path, detector: LandmarkDetector, find_boxes: BoxSource, out_dir: Path | None,
-                 overlays: set[Path], draw, kind: str) -> tuple[dict, float]:
-    """The JSON entry of one image and the seconds spent finding its landmarks.
-
-    Writes its overlay into ``out_dir`` under a name not in ``overlays`` (the names of this run), and
-    adds the name.
-    """
-    image = load_image(path)
+def _predict_one(path: Path, detector: LandmarkDetector, find_boxes: BoxSource, overlay: Path | None, draw,
+                 kind: str, exif_transpose: bool) -> tuple[dict, float]:  # fmt: skip
+    """The JSON entry of one image and the seconds spent finding its landmarks; writes its ``overlay``."""
+    image = load_image(path, exif_transpose=exif_transpose)
     boxes = find_boxes(path, image)
     start = time.perf_counter()
     try:
         landmarks, scores = detector.predict(image, boxes)
     except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise located(error, path) from None
     spent = time.perf_counter() - start
     entry = {"path": str(path), kind: [
         {"box": [round(float(v), 4) for v in box],
@@ -266,10 +388,9 @@ def _predict_one(path: Path, detector: LandmarkDetector, find_boxes: BoxSource, 
          "scores": np.round(score.astype(np.float64), 5).tolist()}
         for box, points, score in zip(boxes, landmarks, scores)
     ]}
-    if out_dir is not None:
-        overlay = _overlay_path(out_dir, path, overlays)
-        draw(image, boxes, landmarks).save(overlay)
-        overlays.add(overlay)
+    if overlay is not None:
+        with atomic_path(overlay) as temporary:
+            draw(image, boxes, landmarks).save(temporary)
         entry["overlay"] = str(overlay)
     return entry, spent
 
@@ -277,7 +398,7 @@ def _predict_one(path: Path, detector: LandmarkDetector, find_boxes: BoxSource, 
 def _box_source(boxes_path: Path | None, face_detector: str) -> BoxSource:
     """A function giving the (F, 4) boxes of an image: from its box file, or from the face detector."""
     if boxes_path is not None:
-        return lambda path, image: read_boxes(boxes_path if boxes_path.is_file() else boxes_path / f"{path.name}.bbox")
+        return lambda path, image: read_boxes(boxes_path if boxes_path.is_file() else box_file(boxes_path, path))
 
     def detect(path: Path, image: np.ndarray) -> np.ndarray:
         try:
@@ -288,13 +409,11 @@ def _box_source(boxes_path: Path | None, face_detector: str) -> BoxSource:
     return detect
 
 
-def _overlay_path(out_dir: Path, image_path: Path, taken: set[Path]) -> Path:
-    """``<stem>_landmarks.png`` in ``out_dir``, numbered when an earlier image of this run took the name."""
-    candidate, number = out_dir / f"{image_path.stem}_landmarks.png", 1
-    while candidate in taken:
-        number += 1
-        candidate = out_dir / f"{image_path.stem}_landmarks_{number}.png"
-    return candidate
+def box_file(boxes_dir: Path, image: Path) -> Path:
+    """The box file of ``image`` in a box folder: beside the image if it lies in that folder (at any depth),
+    else ``<image name>.bbox`` in the folder."""
+    inside = image.resolve().is_relative_to(boxes_dir.resolve())
+    return (image.parent if inside else boxes_dir) / f"{image.name}.bbox"
 
 
 def draw_overlay(image: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> Image.Image:
@@ -320,12 +439,16 @@ def draw_overlay(image: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) ->
     return overlay
 
 
-def _summary(done: list[dict], failed: list[dict], seconds: float, json_path: Path | None, kind: str = "faces") -> str:
+def _summary(new: list[dict], earlier: int, seconds: float, json_path: Path | None, kind: str = "faces") -> str:
+    """What this run did: images and faces (``kind``), time per face, failures, images done before, the JSON."""
+    done = [entry for entry in new if "error" not in entry]
     count = sum(len(entry[kind]) for entry in done)
     timing = f", {1000 * seconds / count:.1f} ms per {'face' if kind == 'faces' else 'person'}" if count else ""
     lines = [f"{len(done)} images, {count} {kind}{timing}"]
-    if failed:
-        lines.append(f"{len(failed)} of {len(done) + len(failed)} images failed and were skipped")
+    if len(done) < len(new):
+        lines.append(f"{len(new) - len(done)} of {len(new)} images failed and were skipped")
+    if earlier:
+        lines.append(f"{earlier} images done by the run resumed")
     if json_path is not None:
         lines.append(f"wrote {json_path}")
     return "\n".join(lines)
