@@ -1,6 +1,7 @@
 """``h3r evaluate``: the table, the JSON of the required keys, the CED plot, predictions, clear errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -61,7 +62,7 @@ def test_bad_models_and_data_are_clear_errors(trained, tmp_path):
     result = CliRunner().invoke(cli, ["evaluate", "--model", str(run), "--data", f"300w:{tmp_path / 'nowhere'}"])
     assert result.exit_code == 1 and "nowhere" in result.output
     result = CliRunner().invoke(cli, ["evaluate", "--model", str(tmp_path / "missing"), "--data", spec])
-    assert result.exit_code == 2 and "no such model folder or .ckpt file" in result.output
+    assert result.exit_code == 2 and "no such model folder, .ckpt or .onnx file" in result.output
 
 
 def test_a_model_of_another_scheme_is_refused(trained):
@@ -69,3 +70,27 @@ def test_a_model_of_another_scheme_is_refused(trained):
     official = shared_path("official-h3r", "models", "wflw_mobilenet_128x128_p2")
     result = CliRunner().invoke(cli, ["evaluate", "--model", str(official), "--data", spec])
     assert result.exit_code == 1 and "predicts 98 landmarks but 300w has 68" in result.output
+
+
+def test_outputs_never_overwrite_annotations_or_inputs(trained, tmp_path):
+    run, spec = trained
+    annotation = next(Path(spec.split(":", 1)[1]).rglob("*.pts"))
+    before = annotation.read_text()
+    result = CliRunner().invoke(cli, ["evaluate", "--model", str(run), "--data", spec, "--save-predictions",
+                                      str(annotation)])  # fmt: skip
+    assert result.exit_code == 2 and f"{annotation}: exists and is not a JSON file" in result.output
+    assert annotation.read_text() == before
+    checkpoint = str(run / "best.ckpt")
+    result = CliRunner().invoke(cli, ["evaluate", "--model", str(run), "--data", spec, "--plot", checkpoint])
+    assert result.exit_code == 2 and "best.ckpt: is one of the inputs" in result.output
+
+
+def test_a_model_giving_nan_is_named(trained, tmp_path):
+    run, spec = trained
+    checkpoint = torch.load(run / "last.ckpt", weights_only=True)
+    checkpoint["model"] = {name: value * torch.nan if value.is_floating_point() else value
+                           for name, value in checkpoint["model"].items()}  # fmt: skip
+    torch.save(checkpoint, tmp_path / "broken.ckpt")
+    result = CliRunner().invoke(cli, ["evaluate", "--model", str(tmp_path / "broken.ckpt"), "--data", spec])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"--model {tmp_path / 'broken.ckpt'}: " in result.output and "not finite" in result.output

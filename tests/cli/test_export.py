@@ -77,6 +77,26 @@ def test_bad_inputs_get_clear_messages(torchalign_dir, tmp_path):
     assert not (tmp_path / "out.onnx").exists()
 
 
+def test_export_never_overwrites_other_files_and_writes_atomically(torchalign_dir, tmp_path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 a JPEG")
+    result = CliRunner().invoke(cli, ["export", "onnx", "--model", str(torchalign_dir), str(photo)])
+    assert result.exit_code == 2 and "photo.jpg: exists and is not an ONNX model" in result.output
+    model_file = torchalign_dir / "model.pth"
+    result = CliRunner().invoke(cli, ["export", "onnx", "--model", str(torchalign_dir), str(model_file)])
+    assert result.exit_code == 2 and "model.pth: is one of the inputs" in result.output
+    assert photo.read_bytes() == b"\xff\xd8\xff\xe0 a JPEG"
+    for flags in ([], ["--force"]):  # an ONNX file is replaced; anything with --force
+        result = CliRunner().invoke(cli, ["export", "onnx", "--model", str(torchalign_dir), str(photo), *flags])
+        assert result.exit_code == (0 if flags else 2), result.output
+    assert OnnxRunner(photo).num_landmarks == LANDMARKS
+    result = CliRunner().invoke(cli, ["export", "onnx", "--model", str(torchalign_dir), str(photo)])
+    assert result.exit_code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]
+    exported = photo.rename(tmp_path / "exported.onnx")
+    result = CliRunner().invoke(cli, ["export", "onnx", "--model", str(exported), str(tmp_path / "again.onnx")])
+    assert result.exit_code == 2 and "already an ONNX model" in result.output
+
+
 def test_export_takes_a_training_run(tmp_path):
     faces = write_tiny_300w(tmp_path / "faces")
     train(validate_config(tiny_config(faces, tmp_path / "run", optim={"epochs": 1, "milestones": []})))

@@ -13,6 +13,7 @@ import torch
 
 from h3r.codecs import Codec, build_codec
 from h3r.codecs.functional import gaussian_blur
+from h3r.utils.io import atomic_path
 
 STRIDES = (1, 2, 4, 8, 16)
 CODEC_NAMES = ("h3r", "vanilla-round", "vanilla-floor", "quarter-offset", "dark", "soft-argmax")
@@ -143,5 +144,6 @@ def plot_study(results: dict, path) -> None:
     axes.grid(True, alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=120)
     plt.close(figure)

@@ -9,7 +9,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from h3r.analysis.quantization import CODEC_NAMES, STRIDES, plot_study, quantization_study
+from h3r.cli.options import check_outputs, force_option
 from h3r.codecs import CODECS
+from h3r.utils.io import atomic_write_text
 from h3r.utils.malloc import tune_allocator
 
 
@@ -58,13 +60,15 @@ def _check_codecs(names: list[str]) -> list[str]:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results as JSON.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG plot.")
-def quantization(codecs, strides, input_size, n_points, blur, noise, margin, sigma, seed, json_path, plot_path):
+@force_option
+def quantization(codecs, strides, input_size, n_points, blur, noise, margin, sigma, seed, json_path, plot_path, force):
     """Round-trip error of every codec against heatmap resolution (the paper's quantization analysis).
 
     Random sub-pixel landmarks are rendered into each codec's ideal heatmap (optionally blurred and noisy),
     decoded, and compared with the truth in input pixels.
     """
     tune_allocator()
+    check_outputs({"--json": (json_path, "json"), "--plot": (plot_path, "figure")}, [], force)
     for stride in strides:
         if stride < 1 or input_size % stride:
             raise click.BadParameter(f"stride {stride} must be a positive divisor of --input-size {input_size}",
@@ -80,7 +84,7 @@ def quantization(codecs, strides, input_size, n_points, blur, noise, margin, sig
             raise click.UsageError(str(error)) from None
     console.print(_table(results, "mean_px"), _table(results, "max_px"))
     if json_path:
-        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        atomic_write_text(json_path, json.dumps(results, indent=2) + "\n")
         console.print(f"wrote {json_path}")
     if plot_path:
         plot_study(results, plot_path)

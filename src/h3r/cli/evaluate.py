@@ -12,15 +12,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from h3r.cli.evaluate_pose import evaluate_pose_model, is_pose_model
+from h3r.cli.options import check_outputs, exif_option, force_option
 from h3r.data.datasets import DatasetError, FaceDataset, read_dataset
 from h3r.data.training_set import BOX_SOURCES
-from h3r.engine.checkpoint import is_official_folder, read_checkpoint
 from h3r.engine.config import validate_config
 from h3r.engine.evaluate import Evaluation, default_box, evaluate_detector
 from h3r.engine.train import load_faces
-from h3r.inference.detector import LandmarkDetector, resolve_model
+from h3r.inference.detector import ModelOutputError
+from h3r.load import load_detector, model_description, model_files
 from h3r.metrics.face import plot_ced
-from h3r.pretrained.bundle import is_bundle, read_description
+from h3r.utils.io import atomic_write_text
 from h3r.utils.malloc import tune_allocator
 
 THRESHOLDS = ("0.08", "0.10")
@@ -31,7 +32,7 @@ VALIDATION_SPEC = "val"
 @click.command()
 @click.option("--model", "model_name", default="face68", show_default=True,
               help="A bundled model's name, a bundle folder, an h3r checkpoint (.ckpt), a run folder (its best.ckpt), "
-                   "or a torchalign folder.")
+                   "an ONNX export (.onnx) or a torchalign folder.")
 @click.option("--data", "spec", required=True, metavar="READER:PATH[:SPLIT]|val",
               help="The test faces, e.g. 300w:data/300W:full, wflw:data/WFLW:test (readers: 300w, wflw, cofw, "
                    "aflw, coco; people: coco-pose, mpii, lsp); or val: the validation faces held out by the "
@@ -58,31 +59,37 @@ VALIDATION_SPEC = "val"
               help="With --detections: the lowest detection score kept.")
 @click.option("--head-boxes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Pose models on MPII: gt_valid.mat-style head boxes (headboxes_src) for the official PCKh.")
+@exif_option
+@force_option
 def evaluate(model_name, spec, json_path, plot_path, predictions_path, box, flip, skip_bad, device, threads,
-             detections, score_threshold, head_boxes) -> None:  # fmt: skip
+             detections, score_threshold, head_boxes, exif_transpose, force) -> None:  # fmt: skip
     """Score a model on a dataset: NME, failure rate and AUC, overall and per subset; for pose models PCK@0.2
     (LSP), PCKh (MPII) or OKS AP/AR (COCO), people cropped from their boxes.
 
     NME uses the scheme's normaliser (300-W: outer eye corners, and inter-pupil as well); FR and AUC are
     taken at 0.08 and 0.10. Subsets are the dataset's tags (300-W: afw/helen/lfpw/ibug, common,
     challenging, indoor/outdoor; WFLW: its attributes). The table shows percentages, the JSON fractions.
+
+    Outputs are written atomically, never over an input or a file of another kind unless --force.
     """
     tune_allocator()
     console = Console()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        model_path = resolve_model(model_name)
+        inputs = [*model_files(model_name), *filter(None, (_data_path(spec), detections, head_boxes))]
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--model") from None
+    outputs = {"--json": (json_path, "json"), "--plot": (plot_path, "figure")}
+    check_outputs({**outputs, "--save-predictions": (predictions_path, "json")}, inputs, force)
     try:
-        description = model_description(model_path)
+        description = model_description(model_name)
         if is_pose_model(description):
             pose_options = {"detections": detections, "score_threshold": score_threshold, "head_boxes": head_boxes}
-            return evaluate_pose_model(model_name, model_path, description, spec, json_path=json_path,
+            return evaluate_pose_model(model_name, description, spec, json_path=json_path,
                                        predictions_path=predictions_path, flip=flip, skip_bad=skip_bad,
-                                       device=device, **pose_options)  # fmt: skip
-        detector = LandmarkDetector.from_pretrained(model_path, device=device)
+                                       device=device, exif_transpose=exif_transpose, **pose_options)  # fmt: skip
+        detector = load_detector(model_name, device=device, threads=threads, exif_transpose=exif_transpose)
         faces = _faces(spec, description, skip_bad)
     except (DatasetError, ValueError) as error:
         raise click.ClickException(str(error)) from None
@@ -98,32 +105,26 @@ def evaluate(model_name, spec, json_path, plot_path, predictions_path, box, flip
         task = progress.add_task(faces.name, total=len(faces))
         try:
             result = evaluate_detector(detector, faces, box, flip, on_face=lambda: progress.advance(task))
+        except ModelOutputError as error:
+            raise click.ClickException(f"--model {model_name}: {error}") from None
         except ValueError as error:
             raise click.ClickException(str(error)) from None
     setting = evaluation_setting(model_name, spec, faces, box, flip)
     console.print(_table(result.report, faces, setting))
     if json_path:
-        json_path.write_text(json.dumps({**setting, **result.report}, indent=2) + "\n")
+        atomic_write_text(json_path, json.dumps({**setting, **result.report}, indent=2) + "\n")
     if plot_path:
         plot_ced(_errors_by_subset(result, faces), plot_path, threshold=0.1)
     if predictions_path:
-        predictions_path.write_text(json.dumps(_predictions(result, faces, setting)) + "\n")
+        atomic_write_text(predictions_path, json.dumps(_predictions(result, faces, setting)) + "\n")
 
 
-def model_description(path: Path) -> dict | None:
-    """What a model says about itself (``config``, ``preprocessing``, ``scheme``, ...).
-
-    A bundle's ``model.json`` or an h3r checkpoint (a ``.ckpt`` file or run folder); None for the authors'
-    torchalign folders, which hold no training config.
-
-    Raises:
-        ValueError: (``BundleError``, ``CheckpointError``) naming the file that cannot be read.
-    """
-    if is_official_folder(path):
-        return None
-    if is_bundle(path):
-        return read_description(path)
-    return read_checkpoint(path)
+def _data_path(spec: str) -> Path | None:
+    """The file or folder of a dataset spec ``READER:PATH[:SPLIT]`` (None for ``val``), told from the split as
+    ``read_dataset`` does: the whole text after ``READER:`` if it exists, else that text up to its last colon."""
+    rest = spec.partition(":")[2]
+    path = rest if Path(rest).exists() else rest.rpartition(":")[0]
+    return Path(path) if path else None
 
 
 def evaluation_setting(model: str, spec: str, faces: FaceDataset, box: str, flip: bool) -> dict:

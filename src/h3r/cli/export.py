@@ -7,9 +7,12 @@ import click
 import torch
 from rich.console import Console
 
+from h3r.cli.options import check_outputs, force_option
 from h3r.data.datasets import DatasetError, read_dataset
-from h3r.inference.detector import LandmarkDetector
+from h3r.inference.network import DecodingNetwork
 from h3r.inference.onnx import DEFAULT_OPSET, SUPPORTED_OPSETS, OnnxRunner, export_onnx, max_difference
+from h3r.load import load_detector, model_files
+from h3r.pretrained.bundle import is_bundle
 
 PARITY_BATCH = 3
 
@@ -26,19 +29,25 @@ def export() -> None:
 @click.argument("output", type=click.Path(dir_okay=False, writable=True, path_type=Path))
 @click.option("--opset", default=DEFAULT_OPSET, show_default=True,
               type=click.IntRange(SUPPORTED_OPSETS.start, SUPPORTED_OPSETS.stop - 1), help="ONNX opset.")
-def onnx_command(model_name: str, output: Path, opset: int) -> None:
+@force_option
+def onnx_command(model_name: str, output: Path, opset: int, force: bool) -> None:
     """Write a model and its decoder as one ONNX file.
 
     One graph takes normalised crops (N, 3, H, W) and gives landmarks (N, K, 2) in crop pixels and scores
     (N, K). The file holds the crop scale, flip order and normalisation, so `h3r predict --runtime onnxruntime`
-    needs it alone. After writing, ONNX Runtime is checked against PyTorch on random crops.
+    needs it alone. After writing, ONNX Runtime is checked against PyTorch on random crops. The file is
+    written atomically, never over an input or a file of another kind unless --force.
     """
     if not output.parent.is_dir():
         raise click.BadParameter(f"folder {str(output.parent)!r} does not exist", param_hint="OUTPUT")
     try:
-        detector = LandmarkDetector.from_pretrained(model_name)
+        inputs = model_files(model_name)
+        detector = load_detector(model_name)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--model") from None
+    if not isinstance(detector.runner, DecodingNetwork):
+        raise click.BadParameter(f"{model_name}: already an ONNX model", param_hint="--model")
+    check_outputs({"OUTPUT": (output, "onnx")}, inputs, force)
     network = detector.runner
     metadata = {**detector.preprocessing(), "source": Path(model_name).name}
     try:
@@ -75,22 +84,25 @@ def _report(console: Console, runner: OnnxRunner, opset: int, difference: float)
               help="Also score the model on these faces for the card, e.g. 300w:../shared/data/300w-private:test.")
 @click.option("--training-command", help="The command that trained the run; default: h3r train RUN/config.yaml.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for the scoring; default: one per core.")
+@click.option("--force", is_flag=True, help="Write into an existing OUTPUT folder that holds files but no bundle.")
 def bundle_command(run: Path, output: Path, name: str, test_spec: str | None, training_command: str | None,
-                   threads: int | None) -> None:
+                   threads: int | None, force: bool) -> None:
     """Make a shippable bundle (safetensors weights, model.json, MODEL_CARD.md) of a training run.
 
     RUN is an `h3r train` run folder (its best.ckpt) or one .ckpt file. The model is scored with the flip
     test on the validation faces its config held out and, with --test-data, on a test set; the scores
     and the commands that reproduce them go into model.json and the card. Paths in the run's config are
-    read from the current folder.
+    read from the current folder. OUTPUT must be new, empty or a bundle (--force: any folder); each file is
+    written atomically.
     """
     from h3r.cli.evaluate import evaluation_setting
-    from h3r.engine.checkpoint import detector_from_description, model_from_checkpoint, read_checkpoint
+    from h3r.engine.checkpoint import read_checkpoint
     from h3r.engine.config import validate_config
     from h3r.engine.evaluate import evaluate_detector
     from h3r.engine.train import load_faces
     from h3r.pretrained.bundle import bundle_description, bundle_weights, write_bundle
 
+    _check_bundle_folder(output, force)
     if threads is not None:
         torch.set_num_threads(threads)
     try:
@@ -100,7 +112,7 @@ def bundle_command(run: Path, output: Path, name: str, test_spec: str | None, tr
         test_faces = None if test_spec is None else read_dataset(test_spec)
     except (DatasetError, ValueError) as error:
         raise click.ClickException(str(error)) from None
-    detector = detector_from_description(checkpoint, model_from_checkpoint(checkpoint))
+    detector = load_detector(run)
     box = checkpoint["preprocessing"]["box"]
     metrics = {}
     for split, spec, faces in (("validation", "val", val_faces), ("test", test_spec, test_faces)):
@@ -128,6 +140,15 @@ def bundle_command(run: Path, output: Path, name: str, test_spec: str | None, tr
         if report is not None:
             console.print(f"  {split}: {report['dataset']}, {report['n']} faces, NME {report['nme']:.2%}, "
                           f"FR@0.10 {report['fr@0.10']:.2%}")
+
+
+def _check_bundle_folder(output: Path, force: bool) -> None:
+    """Refuse an OUTPUT that is a file, or a folder holding files but no bundle (a run folder, say) unless forced."""
+    if output.exists() and not output.is_dir():
+        raise click.BadParameter(f"{output}: a file; give a folder", param_hint="OUTPUT")
+    if output.is_dir() and any(output.iterdir()) and not is_bundle(output) and not force:
+        raise click.BadParameter(f"{output}: a folder that holds files but no bundle; not writing into it "
+                                 "(--force does)", param_hint="OUTPUT")  # fmt: skip
 
 
 def _subset_counts(*datasets) -> dict[str, int]:

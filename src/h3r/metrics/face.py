@@ -23,6 +23,7 @@ import torch
 
 from h3r._checks import check_shape
 from h3r.data.datasets.schemes import LandmarkScheme
+from h3r.utils.io import atomic_path
 
 __all__ = ["auc", "evaluate_faces", "failure_rate", "nme", "normalizing_distance", "plot_ced"]
 
@@ -257,5 +258,6 @@ def plot_ced(nme_by_name: dict[str, np.ndarray], path, threshold: float = 0.1) -
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
     path = Path(path)
-    figure.savefig(path, dpi=120, bbox_inches="tight")
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=120, bbox_inches="tight")
     return path
