@@ -54,3 +54,17 @@ def test_a_tiny_run_then_the_guards_of_its_folder(config_file):
 def test_a_missing_dataset_names_the_key(config_file, tmp_path):
     result = CliRunner().invoke(cli, ["train", str(config_file), f"data.train=300w:{tmp_path / 'nowhere'}"])
     assert result.exit_code == 1 and "data.train: " in result.output and "nowhere" in result.output
+
+
+def test_a_moved_run_resumes_from_its_folder(config_file, tmp_path):
+    """``h3r train RUN_DIR --resume``: the run's own config.yaml, its output_dir where the run now lies."""
+    runner = CliRunner()
+    result = runner.invoke(cli, ["train", str(config_file), "optim.epochs=1", "optim.milestones=[]"])
+    assert result.exit_code == 0, result.output
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    (tmp_path / "run").rename(moved)
+    result = runner.invoke(cli, ["train", str(moved), "optim.epochs=2", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert f"resuming {moved} after epoch 1" in result.output and "epoch 2/2:" in result.output
+    assert yaml.safe_load((moved / "config.yaml").read_text())["output_dir"] == str(moved)

@@ -1,14 +1,16 @@
 """A tiny end-to-end training run: checkpoints, logs, run-folder safety, and clear errors for bad data."""
 
 import csv
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from h3r.engine.checkpoint import load_detector, model_from_checkpoint, read_checkpoint
+from h3r.engine.checkpoint import model_from_checkpoint, read_checkpoint
 from h3r.engine.config import ConfigError
-from h3r.engine.train import RunError, load_faces, train
+from h3r.engine.train import RunError, _check_resumable, load_faces, train
+from h3r.load import load_detector
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +139,63 @@ def test_predict_takes_a_run_folder_or_a_checkpoint_file(finished):
     for source in (result.run_dir, result.run_dir / "best.ckpt"):
         landmarks, _ = LandmarkDetector.from_pretrained(source).predict(image, box)
         np.testing.assert_array_equal(landmarks, expected)
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def copy_faces(source, target):
+    shutil.copytree(source, target)
+    return target
+
+
+def test_a_corrupt_image_is_named_before_training_or_skipped_and_listed(tiny_300w, tiny, tmp_path, capsys):
+    """Every image is decoded before the first epoch: a truncated JPEG stops the run naming the file, or with
+    ``data.skip_bad`` its face is left out, and the faces left out are listed and counted."""
+    faces = copy_faces(tiny_300w, tmp_path / "faces")
+    broken = faces / "afw" / "face001.jpg"
+    truncate(broken)  # opens, fails to decode
+    with pytest.raises(RunError, match=f"data.train: {broken}: cannot decode image data .*data.skip_bad=true"):
+        train(tiny(data={"train": f"300w:{faces}"}))
+    result = train(tiny(data={"train": f"300w:{faces}", "skip_bad": True}, optim={"epochs": 1, "milestones": []}))
+    assert result.epochs == 1
+    output = capsys.readouterr().out
+    assert f"skipped {broken}: cannot decode image data" in output and "skipped 1 bad faces (data.skip_bad)" in output
+    assert "8 training faces, 3 validation faces" in output
+
+
+def test_resume_falls_back_on_the_previous_checkpoint_when_the_last_is_damaged(tiny, capsys):
+    config = tiny(optim={"epochs": 2})
+    first = train(config)
+    run = first.run_dir
+    assert read_checkpoint(run / "previous.ckpt")["epoch"] == 1 and read_checkpoint(run / "last.ckpt")["epoch"] == 2
+    truncate(run / "last.ckpt")
+    capsys.readouterr()
+    resumed = train(tiny(optim={"epochs": 3}), resume=True)
+    output = capsys.readouterr().out
+    assert f"warning: {run / 'last.ckpt'}: " in output and f"resuming from {run / 'previous.ckpt'} instead" in output
+    assert "resuming" in output and "after epoch 1" in output and resumed.epochs == 3
+    assert [row["train_loss"] for row in resumed.history[:1]] == [row["train_loss"] for row in first.history[:1]]
+    truncate(run / "last.ckpt")
+    truncate(run / "previous.ckpt")
+    with pytest.raises(RunError, match=f"cannot resume {run}: {run / 'last.ckpt'}: .*; {run / 'previous.ckpt'}: "):
+        train(tiny(optim={"epochs": 4}), resume=True)
+
+
+def test_a_run_resumes_under_another_spelling_of_its_folder_or_moved(configure, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train(configure("runs/x", optim={"epochs": 2}))
+    resumed = train(configure("./runs/x", optim={"epochs": 3}), resume=True)
+    assert resumed.epochs == 3
+    shutil.move("runs/x", "moved")
+    resumed = train(configure("moved", optim={"epochs": 4}), resume=True)
+    assert resumed.epochs == 4 and read_checkpoint(tmp_path / "moved" / "last.ckpt")["config"]["output_dir"] == "moved"
+
+
+def test_a_run_saved_before_a_config_key_existed_resumes(tiny):
+    """Keys added to h3r since a run started take their defaults when its saved config is compared."""
+    config = tiny()
+    saved = config.to_dict()
+    del saved["data"]["exif_transpose"]
+    _check_resumable(saved, config)

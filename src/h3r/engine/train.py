@@ -3,7 +3,13 @@
 Each epoch trains on augmented crops, then scores the validation faces (decoded landmarks mapped back to
 image pixels, ``h3r.metrics.evaluate_faces``; for people the dataset's pose metric, ``h3r.engine.pose``),
 logs (``metrics.csv`` and TensorBoard events in the run folder), and writes ``last.ckpt`` (and ``best.ckpt``
-at a new best validation NME, or PCK, PCKh or AP for people) atomically.
+at a new best validation NME, or PCK, PCKh or AP for people) atomically; the ``last.ckpt`` it replaces is
+kept as ``previous.ckpt``, which ``--resume`` falls back on (with a warning) should ``last.ckpt`` be missing or
+unreadable.
+
+Data: every image of the training and validation faces is decoded once before training, so that a corrupt
+one stops the run at the start, naming the file, or with ``data.skip_bad`` is left out with its faces. Faces
+left out are always listed and counted.
 
 Reproducibility: every random draw is a function of the seed and the epoch (model init, data order,
 augmentation, the codec's randomized rounding), never of the process history, so a run resumed from
@@ -35,7 +41,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.utils.data import DataLoader, DistributedSampler
 
 from h3r.codecs import Codec, build_codec
-from h3r.data import invert, transform_points
+from h3r.data import ImageError, invert, load_image, transform_points
 from h3r.data.datasets import DatasetError, FaceDataset, read_dataset
 from h3r.data.pose import PoseDataset, PoseTrainingSet
 from h3r.data.training_set import FaceTrainingSet
@@ -47,23 +53,37 @@ from h3r.engine.checkpoint import (
     rng_states,
     save_atomically,
 )
-from h3r.engine.config import IMAGENET_INIT, ConfigError, OptimConfig, TrainConfig, TrainerConfig, holdout
+from h3r.engine.config import (
+    IMAGENET_INIT,
+    ConfigError,
+    OptimConfig,
+    TrainConfig,
+    TrainerConfig,
+    holdout,
+    validate_config,
+)
 from h3r.engine.evaluate import face_truth
 from h3r.engine.losses import Loss, build_loss
 from h3r.engine.pose import pose_report, validation_metric
 from h3r.inference.network import decode_output
+from h3r.load import load_network
 from h3r.metrics.face import evaluate_faces
 from h3r.models import LandmarkNet, build_model
 from h3r.models.imagenet import initialise_from_imagenet
+from h3r.utils.formats import torch_load_problem
+from h3r.utils.io import atomic_write_text
 from h3r.utils.malloc import tune_allocator
 
 __all__ = ["RUN_FILES", "RunError", "TrainResult", "train"]
 
-RUN_FILES = ("last.ckpt", "best.ckpt", "last.ckpt.tmp", "best.ckpt.tmp", "config.yaml", "metrics.csv")
-"""What a run folder holds (besides ``events.out.tfevents.*``); ``--force`` deletes exactly these."""
+RESUME_CHECKPOINTS = ("last.ckpt", "previous.ckpt")
+"""The checkpoints ``--resume`` reads, the first readable one."""
+RUN_FILES = (*RESUME_CHECKPOINTS, "best.ckpt", "last.ckpt.tmp", "config.yaml", "metrics.csv")
+"""What a run folder holds (besides ``events.out.tfevents.*`` and atomic writes' ``.*.tmp*``); ``--force``
+deletes exactly these."""
 
-# Keys that may change when a run is resumed: how it runs, not what it computes (and a longer schedule).
-_RESUMABLE_CHANGES = ("trainer.", "data.workers", "optim.epochs")
+# Keys that may change when a run is resumed: how and where it runs, not what it computes (and a longer schedule).
+_RESUMABLE_CHANGES = ("trainer.", "data.workers", "optim.epochs", "output_dir")
 
 
 class RunError(ValueError):
@@ -99,14 +119,15 @@ def train(
 
     Args:
         config: the validated experiment.
-        resume: continue from ``output_dir/last.ckpt``; the config may differ only in ``trainer.*``,
-            ``data.workers`` and ``optim.epochs``.
+        resume: continue from ``output_dir/last.ckpt`` (``previous.ckpt`` if that cannot be read); the config
+            may differ only in ``trainer.*``, ``data.workers``, ``optim.epochs`` and ``output_dir`` (a run
+            folder may be moved or copied).
         force: start afresh in an existing run folder, deleting its checkpoints and logs (``RUN_FILES``).
         console: where rank 0 prints; default stdout.
 
     Raises:
         RunError: the run folder is in use (neither ``resume`` nor ``force``), there is nothing to resume,
-            a dataset is missing or empty, or the training loss stops being finite.
+            a dataset is missing or empty or has an unreadable image, or the training loss stops being finite.
         ConfigError: a resumed run whose config changed in other keys.
     """
     tune_allocator()
@@ -127,7 +148,8 @@ def train(
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
 
-    train_faces, val_faces = load_faces(config)
+    train_faces, val_faces = _with_readable_images(config, *load_faces(config))
+    _report_skipped(say, train_faces, val_faces)
     codec = build_codec(config.codec.name, **config.codec_settings())
     train_loader, val_loader = build_loaders(config, train_faces, val_faces, codec, fabric)
     train_set = train_loader.dataset
@@ -144,7 +166,7 @@ def train(
             if config.model.init == IMAGENET_INIT:
                 copied, fresh = initialise_from_imagenet(model, config.model.backbone, config.model.width_mult)
             else:
-                copied, fresh = initialise_from(model, config.model.init)
+                copied, fresh = initialise_from(model, load_network(config.model.init), config.model.init)
         except ValueError as error:
             raise RunError(f"model.init: {error}") from None
         fresh_names = ", ".join(fresh) or "none"
@@ -166,14 +188,14 @@ def train(
     worst = -math.inf if metric.higher_is_better else math.inf
     progress = {"epoch": 0, best_key: worst, "best_epoch": 0, "history": []}
     if resume:
-        saved = fabric.load(run_dir / "last.ckpt", state, weights_only=True)
+        saved = _load_saved_run(fabric, run_dir, state, say)
         _check_resumable(saved["config"], config)
         restore_rng_states(saved["rng"])
         progress = {key: saved[key] for key in progress}
         say(f"resuming {run_dir} after epoch {progress['epoch']} (best {metric.label} {progress[best_key]:.4%})")
     metadata = checkpoint_metadata(config, train_faces.scheme)
     if fabric.is_global_zero:
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     tensorboard, csv = open_loggers(run_dir, steps_per_epoch, progress["history"])
     say(
         f"{len(train_faces)} training {_kind(train_faces)}, {len(val_faces)} validation {_kind(val_faces)}; "
@@ -225,7 +247,8 @@ def train(
         for logger in (tensorboard, csv):
             logger.log_metrics(row, step=(epoch + 1) * steps_per_epoch)
             logger.save()
-        save_atomically(fabric, run_dir / "last.ckpt", {**metadata, **state, **progress, "rng": rng_states()})
+        checkpoint = {**metadata, **state, **progress, "rng": rng_states()}
+        save_atomically(fabric, run_dir / "last.ckpt", checkpoint, previous=run_dir / "previous.ckpt")
         if is_best and fabric.is_global_zero:
             copy_atomically(run_dir / "last.ckpt", run_dir / "best.ckpt")
         say(
@@ -251,6 +274,15 @@ def train(
 
 def _kind(faces: FaceDataset) -> str:
     return "people" if isinstance(faces, PoseDataset) else "faces"
+
+
+def _report_skipped(say, *datasets: FaceDataset) -> None:
+    """Print each face left out as bad (``data.skip_bad``) and how many there were."""
+    skipped = [entry for faces in datasets for entry in faces.skipped]
+    for where, why in skipped:
+        say(f"skipped {where}: {why}")
+    if skipped:
+        say(f"skipped {len(skipped)} bad {_kind(datasets[0])} (data.skip_bad)")
 
 
 @torch.no_grad()
@@ -306,6 +338,8 @@ def validate(
 def load_faces(config: TrainConfig) -> tuple[FaceDataset, FaceDataset]:
     """The training and validation faces: ``data.val``, or the ``data.val_split`` part held out of ``data.train``.
 
+    The faces left out as bad (``data.skip_bad``) are in the training part's ``skipped`` for a held-out split.
+
     Raises:
         RunError: a dataset that cannot be read or has no faces, naming the config key; a validation set in
             another landmark scheme; a held-out split leaving either part empty.
@@ -327,7 +361,8 @@ def load_faces(config: TrainConfig) -> tuple[FaceDataset, FaceDataset]:
             f"data.val_split: {data.val_split} of the {len(paths)} faces of {data.train} leaves "
             f"{len(train_index)} for training and {len(val_index)} for validation; both need at least one"
         )
-    return _subset(train_faces, train_index, "train"), _subset(train_faces, val_index, data.val_split)
+    train = _subset(train_faces, train_index, "train", train_faces.skipped)
+    return train, _subset(train_faces, val_index, data.val_split, [])
 
 
 def read_faces(key: str, spec: str, skip_bad: bool) -> FaceDataset:
@@ -342,10 +377,49 @@ def read_faces(key: str, spec: str, skip_bad: bool) -> FaceDataset:
     return faces
 
 
-def _subset(faces: FaceDataset, indices: list[int], part: str) -> FaceDataset:
-    """The ``indices`` samples of ``faces`` (a ``PoseDataset`` stays one), named after ``part``."""
+def _with_readable_images(
+    config: TrainConfig, train_faces: FaceDataset, val_faces: FaceDataset
+) -> tuple[FaceDataset, FaceDataset]:
+    """``readable_faces`` of the training and validation faces, or a ``RunError`` naming the config key."""
+    data, checked = config.data, []
+    for faces, key in ((train_faces, "data.train"), (val_faces, "data.val" if config.data.val else "data.train")):
+        try:
+            checked.append(readable_faces(faces, data.skip_bad, data.exif_transpose))
+        except ImageError as error:
+            raise RunError(f"{key}: {error} (data.skip_bad=true leaves out its faces)") from None
+        if len(checked[-1]) == 0:
+            raise RunError(f"{key}: no {_kind(faces)} with a readable image")
+    return checked[0], checked[1]
+
+
+def readable_faces(faces: FaceDataset, skip_bad: bool, exif_transpose: bool = True) -> FaceDataset:
+    """``faces``, each of whose image files was decoded once (not just opened): a corrupt or truncated image
+    is found before training, not in the middle of an epoch.
+
+    Raises:
+        ImageError: the first image that cannot be decoded, naming it; with ``skip_bad`` its faces are left
+            out instead and added to ``skipped``, one entry per face.
+    """
+    problems = {}
+    for path in dict.fromkeys(sample.image_path for sample in faces if sample.image is None):
+        try:
+            load_image(path, exif_transpose=exif_transpose)
+        except ImageError as error:
+            if not skip_bad:
+                raise
+            problems[path] = str(error).removeprefix(f"{path}: ")
+    if not problems:
+        return faces
+    bad = [sample for sample in faces if sample.image is None and sample.image_path in problems]
+    samples = [sample for sample in faces if not (sample.image is None and sample.image_path in problems)]
+    skipped = [*faces.skipped, *((str(sample.image_path), problems[sample.image_path]) for sample in bad)]
+    return dataclasses.replace(faces, samples=samples, skipped=skipped)
+
+
+def _subset(faces: FaceDataset, indices: list[int], part: str, skipped: list[tuple[str, str]]) -> FaceDataset:
+    """The ``indices`` samples of ``faces`` (a ``PoseDataset`` stays one), named after ``part``, with ``skipped``."""
     samples = [faces.samples[i] for i in indices]
-    return dataclasses.replace(faces, name=f"{faces.name}[{part}]", samples=samples, skipped=[])
+    return dataclasses.replace(faces, name=f"{faces.name}[{part}]", samples=samples, skipped=skipped)
 
 
 def build_loaders(
@@ -358,6 +432,7 @@ def build_loaders(
     ``PoseTrainingSet`` from their boxes (``data.box`` must be ``dataset``).
     """
     data = config.data
+    exif = data.exif_transpose
     is_pose = isinstance(train_faces, PoseDataset)
     if is_pose and data.box != "dataset":
         raise RunError(f"data.box: people are cropped from their person boxes; set data.box: dataset, not {data.box}")
@@ -365,9 +440,11 @@ def build_loaders(
     for faces, augment in ((train_faces, config.augment), (val_faces, None)):
         try:
             if is_pose:
-                sets.append(PoseTrainingSet(faces, data.size, codec, data.crop_scale, augment, config.seed))
+                sets.append(PoseTrainingSet(faces, data.size, codec, data.crop_scale, augment, config.seed, exif))
             else:
-                sets.append(FaceTrainingSet(faces, data.size, codec, data.crop_scale, augment, data.box, config.seed))
+                sets.append(
+                    FaceTrainingSet(faces, data.size, codec, data.crop_scale, augment, data.box, config.seed, exif)
+                )
         except ValueError as error:
             raise RunError(f"data.{'box' if not is_pose else 'train'}: {error}") from None
     if len(sets[0]) < config.optim.batch_size * fabric.world_size:
@@ -492,7 +569,7 @@ def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
     if resume and force:
         raise RunError("give either --resume (continue the run) or --force (start it afresh), not both")
     if resume:
-        if not (run_dir / "last.ckpt").is_file():
+        if not any((run_dir / name).is_file() for name in RESUME_CHECKPOINTS):
             raise RunError(f"cannot resume: {run_dir / 'last.ckpt'} not found")
         return
     if run_dir.exists() and not run_dir.is_dir():
@@ -505,17 +582,51 @@ def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
             "start it afresh with --force (deletes its checkpoints and logs), or choose another output_dir"
         )
     for name in existing:
-        if name in RUN_FILES or name.startswith("events.out.tfevents."):
+        if name in RUN_FILES or name.startswith("events.out.tfevents.") or _is_temporary(name):
             (run_dir / name).unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
+def _is_temporary(name: str) -> bool:
+    """Whether a run folder's file is a temporary file an atomic write left behind (``h3r.utils.io``)."""
+    return name.startswith(tuple(f".{file}." for file in RUN_FILES)) and ".tmp" in name
+
+
+def _load_saved_run(fabric: Fabric, run_dir: Path, state: dict, say) -> dict:
+    """Load the run's ``last.ckpt`` into ``state`` (model, optimizer, scheduler) and return the rest of it;
+    when ``last.ckpt`` is missing or unreadable (damaged, truncated), fall back on ``previous.ckpt``, the
+    checkpoint of the epoch before, with a warning.
+
+    Raises:
+        RunError: neither can be read, naming both and why.
+    """
+    problems = []
+    for path in (run_dir / name for name in RESUME_CHECKPOINTS):
+        if not path.is_file():
+            problems.append(f"{path}: not found")
+            continue
+        try:
+            saved = fabric.load(path, state, weights_only=True)
+        except Exception as error:  # noqa: BLE001 (torch and Fabric raise many types for damaged files)
+            problems.append(f"{path}: {torch_load_problem(error)}")
+            continue
+        if problems:
+            say(f"warning: {'; '.join(problems)}; resuming from {path} instead")
+        return saved
+    raise RunError(f"cannot resume {run_dir}: {'; '.join(problems)}")
+
+
 def _check_resumable(saved: dict, config: TrainConfig) -> None:
-    changed = [key for key in _differences(saved, config.to_dict()) if not key.startswith(_RESUMABLE_CHANGES)]
+    """Refuse to resume with a config that changed in what the run computes.
+
+    The saved config is validated first, so that keys added to h3r since it was written take their defaults.
+    """
+    before = validate_config(saved, source="the config in the run's checkpoint").to_dict()
+    changed = [key for key in _differences(before, config.to_dict()) if not key.startswith(_RESUMABLE_CHANGES)]
     if changed:
         raise ConfigError(
             f"cannot resume with a different config: {', '.join(changed)} changed since the run started "
-            "(only trainer.*, data.workers and optim.epochs may); use the run's config.yaml"
+            "(only trainer.*, data.workers, optim.epochs and output_dir may); use the run's config.yaml"
         )
 
 
