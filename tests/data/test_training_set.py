@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from shared_data import shared_path
 from torch.utils.data import DataLoader, default_collate
 
@@ -157,6 +158,20 @@ def test_unreadable_image_names_the_file(tmp_path):
     dataset.samples[0].image_path, dataset.samples[0].image = broken, None
     with pytest.raises(ImageError, match="broken.jpg"):
         training_set(dataset)[0]
+
+
+def test_training_images_are_read_as_displayed(tmp_path):
+    """A file stored sideways with an EXIF Orientation tag gives the crop of the upright image its landmarks
+    were marked on; ``exif_transpose=False`` gives the stored pixels."""
+    dataset = toy_dataset(count=1)
+    upright = dataset.samples[0].image
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display: rotate the stored pixels 90° clockwise
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright))).save(tmp_path / "phone.png", exif=exif)
+    expected = training_set(dataset)[0]["image"]
+    dataset.samples[0].image_path, dataset.samples[0].image = tmp_path / "phone.png", None
+    assert torch.equal(training_set(dataset)[0]["image"], expected)
+    assert not torch.equal(training_set(dataset, exif_transpose=False)[0]["image"], expected)
 
 
 def test_real_300w_faces_batch_through_a_loader():
