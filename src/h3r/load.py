@@ -52,7 +52,8 @@ __all__ = [
 MODEL_FORMATS = ("bundle", "run", "checkpoint", "onnx", "torchalign")
 MODEL_SUFFIXES = (".ckpt", ".onnx")
 """Suffixes of the model formats that are single files."""
-TORCHALIGN_FILES = ("config.yaml", "model.pth")
+TORCHALIGN_MARKER = "config.yaml"
+"""The file that marks a torchalign folder (beside ``model.pth``, which ``load_official`` names if missing)."""
 
 
 def _shipped(name: str) -> Path:
@@ -92,9 +93,9 @@ def model_format(path: Path) -> str:
         return "bundle"
     if any((path / name).is_file() for name in RUN_CHECKPOINTS):
         return "run"  # a run folder holds a config.yaml too: tested first
-    if (path / TORCHALIGN_FILES[0]).is_file():
+    if (path / TORCHALIGN_MARKER).is_file():
         return "torchalign"
-    markers = ", ".join((WEIGHTS_FILE, DESCRIPTION_FILE, *RUN_CHECKPOINTS, TORCHALIGN_FILES[0]))
+    markers = ", ".join((WEIGHTS_FILE, DESCRIPTION_FILE, *RUN_CHECKPOINTS, TORCHALIGN_MARKER))
     raise ValueError(f"{path}: not a model folder: it holds none of {markers}")
 
 
