@@ -7,7 +7,10 @@ reader   PATH                                         splits
 ======== ============================================ ======================================
 300w     folder of images + ``.pts`` files            train, common, challenging, full,
                                                       test; none = every ``.pts`` below PATH
-wflw     WFLW root, or a ``list_98pt_rect_attr`` file train, test (none with a file)
+wflw     WFLW root, or a ``list_98pt_rect_attr`` or   train, test (none with a file)
+         ``list_68pt_rect_attr`` file (98 or 68
+         points, told by its field count)
+wflw-68  WFLW root with the 68-point lists, or one    train, test (none with a file)
 cofw     folder of ``COFW_*_color.mat``, or a .mat    train, test (optional with a file)
 aflw     folder of HRNet's AFLW CSVs, or a CSV        train, test, frontal (none with a file)
 coco     an mmpose COCO-style JSON                    none
@@ -21,6 +24,7 @@ says how its format is converted.
 """
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from h3r.data.datasets.aflw import read_aflw
@@ -65,6 +69,7 @@ def _pose_reader(name: str) -> Callable[..., FaceDataset]:
 READERS: dict[str, Callable[..., FaceDataset]] = {
     "300w": read_300w,
     "wflw": read_wflw,
+    "wflw-68": partial(read_wflw, points=68),
     "cofw": read_cofw,
     "aflw": read_aflw,
     "coco": read_coco,
@@ -87,7 +92,7 @@ def read_dataset(spec: str, skip_bad: bool = False) -> FaceDataset:
         >>> read_dataset("pts:/data")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        h3r.data.datasets.base.DatasetError: pts:/data: unknown reader 'pts'; known: 300w, wflw, cofw, aflw, coco, ...
+        h3r.data.datasets.base.DatasetError: pts:/data: unknown reader 'pts'; known: 300w, wflw, wflw-68, cofw, aflw, ...
     """
     reader, _, rest = spec.partition(":")
     if reader not in READERS:
