@@ -13,6 +13,8 @@ wflw     WFLW root, or a ``list_98pt_rect_attr`` or   train, test (none with a f
 wflw-68  WFLW root with the 68-point lists, or one    train, test (none with a file)
 cofw     folder of ``COFW_*_color.mat``, or a .mat    train, test (optional with a file)
 aflw     folder of HRNet's AFLW CSVs, or a CSV        train, test, frontal (none with a file)
+mtfl     MTFL folder (``new_training.txt``, ...), or  train, test (none with a file)
+         one of its list files
 coco     an mmpose COCO-style JSON                    none
 ======== ============================================ ======================================
 
@@ -32,6 +34,7 @@ from h3r.data.datasets.base import DatasetError, FaceDataset, FaceSample
 from h3r.data.datasets.coco import read_coco
 from h3r.data.datasets.cofw import read_cofw
 from h3r.data.datasets.ibug300w import read_300w, read_pts
+from h3r.data.datasets.mtfl import read_mtfl
 from h3r.data.datasets.schemes import SCHEMES, LandmarkScheme, flip_keypoints, get_scheme, scheme_for_count
 from h3r.data.datasets.wflw import read_wflw
 
@@ -49,6 +52,7 @@ __all__ = [
     "read_coco",
     "read_cofw",
     "read_dataset",
+    "read_mtfl",
     "read_pts",
     "read_wflw",
     "scheme_for_count",
@@ -72,6 +76,7 @@ READERS: dict[str, Callable[..., FaceDataset]] = {
     "wflw-68": partial(read_wflw, points=68),
     "cofw": read_cofw,
     "aflw": read_aflw,
+    "mtfl": read_mtfl,
     "coco": read_coco,
     **{name: _pose_reader(name) for name in ("coco-pose", "mpii", "lsp")},
 }
