@@ -22,7 +22,8 @@ and the human pose readers ``coco-pose``, ``mpii`` and ``lsp`` of ``h3r.data.pos
 ``PoseDataset`` (a ``FaceDataset`` of people).
 
 Every reader returns 0-based pixel-centre coordinates (``h3r.codecs.coords``); each module's docstring
-says how its format is converted.
+says how its format is converted. ``conversion`` maps landmarks from one scheme to another
+(``convert_landmarks``, ``convert_dataset``).
 """
 
 from collections.abc import Callable
@@ -33,6 +34,14 @@ from h3r.data.datasets.aflw import read_aflw
 from h3r.data.datasets.base import DatasetError, FaceDataset, FaceSample
 from h3r.data.datasets.coco import read_coco
 from h3r.data.datasets.cofw import read_cofw
+from h3r.data.datasets.conversion import (
+    Conversion,
+    convert_dataset,
+    convert_landmarks,
+    convert_visibility,
+    find_conversion,
+    known_conversions,
+)
 from h3r.data.datasets.ibug300w import read_300w, read_pts
 from h3r.data.datasets.mtfl import read_mtfl
 from h3r.data.datasets.schemes import SCHEMES, LandmarkScheme, flip_keypoints, get_scheme, scheme_for_count
@@ -41,12 +50,18 @@ from h3r.data.datasets.wflw import read_wflw
 __all__ = [
     "READERS",
     "SCHEMES",
+    "Conversion",
     "DatasetError",
     "FaceDataset",
     "FaceSample",
     "LandmarkScheme",
+    "convert_dataset",
+    "convert_landmarks",
+    "convert_visibility",
+    "find_conversion",
     "flip_keypoints",
     "get_scheme",
+    "known_conversions",
     "read_300w",
     "read_aflw",
     "read_coco",
