@@ -38,6 +38,7 @@ from dlib_comparison import (
     DLIB,
     box_to_rect,
     calibrated,
+    face_errors,
     load_model,
     median_ms,
     shape_predictor_path,
@@ -54,7 +55,7 @@ from h3r.data.datasets.conversion import convert_landmarks
 from h3r.data.training_set import landmark_box
 from h3r.inference.detector import LandmarkDetector
 from h3r.inference.face_detection import DETECTORS
-from h3r.metrics import failure_rate, nme, normalizing_distance
+from h3r.metrics import failure_rate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = {
@@ -116,18 +117,6 @@ def run(faces: FaceDataset, model: LandmarkDetector, predictor, refine: int) -> 
             (points, _), elapsed = timed(model.predict, image, [box], refine=refine)
             record(METHODS[2], index, points[0], elapsed)
     return Results(landmarks, seconds)
-
-
-def face_errors(predictions: np.ndarray, faces: FaceDataset) -> np.ndarray:
-    """(N,) NME by the scheme's eye normaliser; NaN where there is no prediction."""
-    gt = np.stack([sample.keypoints for sample in faces])
-    visible = np.stack([sample.visible for sample in faces])
-    errors = np.full(len(gt), np.nan)
-    done = np.isfinite(predictions).all(axis=(1, 2))
-    if done.any():
-        norm = normalizing_distance(gt[done], faces.scheme, "inter-ocular")
-        errors[done] = nme(predictions[done], gt[done], norm, visible[done])
-    return errors
 
 
 def summary(method: str, errors: np.ndarray, seconds: np.ndarray, chosen: np.ndarray) -> dict:
