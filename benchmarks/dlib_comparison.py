@@ -113,7 +113,8 @@ def calibrated(raw_box: np.ndarray, detector: str) -> np.ndarray:
 
 
 def face_errors(landmarks: np.ndarray, faces: FaceDataset) -> np.ndarray:
-    """(N,) NME by the outer eye corners of (N, 68, 2) predictions; NaN for faces without one (NaN rows)."""
+    """(N,) NME by the scheme's inter-ocular distance (300-W: outer eye corners, MTFL: eye centres) of (N, K, 2)
+    predictions; NaN for faces without one (NaN rows)."""
     gt = np.stack([sample.keypoints for sample in faces])
     visible = np.stack([sample.visible for sample in faces])
     errors = np.full(len(gt), np.nan)

@@ -65,11 +65,49 @@ def test_bad_models_and_data_are_clear_errors(trained, tmp_path):
     assert result.exit_code == 2 and "no such model folder, .ckpt or .onnx file" in result.output
 
 
-def test_a_model_of_another_scheme_is_refused(trained):
-    _, spec = trained
+def first_lines(list_file: Path, count: int, folder: Path, images: Path) -> Path:
+    """A list file in ``folder`` of the first ``count`` lines of ``list_file``, with a link to its ``images``."""
+    (folder / images.name).symlink_to(images)
+    path = folder / list_file.name
+    path.write_text("".join(list_file.read_text().splitlines(keepends=True)[:count]))
+    return path
+
+
+def test_a_model_of_another_scheme_is_scored_through_a_conversion(tmp_path):
+    shared_list = shared_path("wflw-test-half", "WFLW_annotations", "list_68pt_rect_attr_train_test",
+                              "list_68pt_rect_attr_test.txt")  # fmt: skip
+    listed = first_lines(shared_list, 3, tmp_path, shared_path("wflw-test-half", "WFLW_images"))
     official = shared_path("official-h3r", "models", "wflw_mobilenet_128x128_p2")
-    result = CliRunner().invoke(cli, ["evaluate", "--model", str(official), "--data", spec])
-    assert result.exit_code == 1 and "predicts 98 landmarks but 300w has 68" in result.output
+    out = tmp_path / "scores.json"
+    result = CliRunner().invoke(cli, ["evaluate", "--model", str(official), "--data", f"wflw:{listed}", "--json",
+                                      str(out), "--threads", "1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    title = " ".join(result.output.split())
+    assert "3 faces, dataset box, flip test on, converted predictions: wflw-98 -> 300w-68" in title
+    assert "NME by inter-ocular (outer eye corners), NME ip by inter-pupil (eye-contour centres)" in title
+    scores = json.loads(out.read_text())
+    assert scores["conversion"] == "predictions: wflw-98 -> 300w-68" and scores["box"] == "dataset"
+    assert scores["normalizer"] == "inter-ocular" and 0 < scores["nme"] < 0.1
+
+
+def test_mtfl_faces_are_scored_by_the_eye_centres(tmp_path):
+    listed = first_lines(shared_path("mtfl-5pt", "new_testing.txt"), 3, tmp_path, shared_path("mtfl-5pt", "AFLW"))
+    out = tmp_path / "scores.json"
+    result = CliRunner().invoke(cli, ["evaluate", "--model", "face68", "--data", f"mtfl:{listed}", "--json", str(out),
+                                      "--threads", "1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    title = " ".join(result.output.split())
+    assert "converted predictions: 300w-68 -> mtfl-5; NME by inter-ocular (eye centres)" in title and "AFLW" in title
+    scores = json.loads(out.read_text())
+    assert scores["n"] == 3 and scores["box"] == "dataset" and scores["conversion"] == "predictions: 300w-68 -> mtfl-5"
+
+
+def test_a_model_of_a_scheme_without_conversion_is_refused(trained):
+    run, _ = trained
+    cofw = shared_path("fixtures", "mmpose", "cofw", "test_cofw.json")
+    result = CliRunner().invoke(cli, ["evaluate", "--model", str(run), "--data", f"coco:{cofw}"])
+    assert result.exit_code == 1
+    assert "predicts 68 landmarks (300w-68) but coco:test_cofw has 29 (cofw-29), and neither" in result.output
 
 
 def test_outputs_never_overwrite_annotations_or_inputs(trained, tmp_path):

@@ -82,7 +82,7 @@ def test_bad_rows_raise_naming_file_and_line_or_are_skipped(aflw, bad, message):
 def test_dataset_errors(aflw):
     with pytest.raises(DatasetError, match="no split; aflw needs one of: train, test, frontal"):
         read_aflw(aflw)
-    with pytest.raises(DatasetError, match="split 'test' given with a CSV file"):
+    with pytest.raises(DatasetError, match="split 'test' given for one AFLW CSV file"):
         read_aflw(aflw / "face_landmarks_aflw_test.csv", "test")
     with pytest.raises(DatasetError, match="header lacks the column.s. box_size"):
         read_aflw(write_csv(aflw / "odd.csv", [row("flickr/0/a.jpg")], HEADER.replace("box_size", "size")))

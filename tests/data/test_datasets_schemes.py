@@ -95,3 +95,16 @@ def test_scheme_validation():
     assert get_scheme("300w-68").normalizers == ("inter-ocular", "inter-pupil")
     assert get_scheme("cofw-29").normalizers == ("inter-pupil", "inter-ocular")
     assert get_scheme("aflw-19").normalizers == ("box",)
+
+
+def test_normalizer_labels_name_the_points():
+    assert get_scheme("mtfl-5").normalizer_label() == "inter-ocular (eye centres)"
+    assert get_scheme("300w-68").normalizer_label("inter-pupil") == "inter-pupil (eye-contour centres)"
+    assert get_scheme("cofw-29").normalizer_label() == "inter-pupil (pupils)"
+    assert get_scheme("aflw-19").normalizer_label() == "box"
+    with pytest.raises(ValueError, match=r"eye_point_names \['inter-pupil'\] name no eye_points"):
+        LandmarkScheme("bad", 2, (1, 0), "inter-ocular", {"inter-ocular": ((0,), (1,))}, {"inter-pupil": "pupils"})
+
+
+def test_mtfl_5_mirrors_the_eyes_and_mouth_corners():
+    assert get_scheme("mtfl-5").flip_permutation == (1, 0, 2, 4, 3) and scheme_for_count(5).name == "mtfl-5"

@@ -14,7 +14,7 @@ def write_face(folder: Path) -> None:
 
 
 def test_unknown_reader_and_missing_path():
-    with pytest.raises(DatasetError, match="unknown reader 'ibug'; known: 300w, wflw, cofw, aflw, coco"):
+    with pytest.raises(DatasetError, match="unknown reader 'ibug'; known: 300w, wflw, wflw-68, cofw, aflw, mtfl, coco"):
         read_dataset("ibug:/data")
     with pytest.raises(DatasetError, match=r"no path; expected wflw:PATH\[:SPLIT\]"):
         read_dataset("wflw")

@@ -77,7 +77,7 @@ def test_dataset_errors(wflw, tmp_path):
         read_wflw(wflw)
     with pytest.raises(DatasetError, match="unknown split 'val'"):
         read_dataset(f"wflw:{wflw}:val")
-    with pytest.raises(DatasetError, match="split 'test' given with a list file"):
+    with pytest.raises(DatasetError, match="split 'test' given for one WFLW list file"):
         read_wflw(wflw / LISTS / "list_98pt_rect_attr_test.txt", "test")
     with pytest.raises(DatasetError, match="no WFLW list file; looked for"):
         read_wflw(tmp_path / "empty", "test")
@@ -106,3 +106,45 @@ def test_agrees_with_mmpose_conversion_of_real_faces(tmp_path):
     for mine, other in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(mine.keypoints, other.keypoints, atol=1e-6)
         assert mine.image_path.name == other.image_path.name
+
+
+LISTS_68 = Path("WFLW_annotations") / "list_68pt_rect_attr_train_test"
+
+
+@pytest.fixture
+def wflw_68(wflw) -> Path:
+    """The WFLW root of ``wflw`` with a 68-point test list of one face (with the occlusion flag)."""
+    (wflw / LISTS_68).mkdir(parents=True)
+    points = np.arange(136.0).reshape(68, 2) / 10
+    (wflw / LISTS_68 / "list_68pt_rect_attr_test.txt").write_text(
+        line(points, (1, 2, 7, 5), (0, 0, 0, 0, 1, 0), "1--Event/a.jpg") + "\n"
+    )
+    return wflw
+
+
+def test_68_point_lists_read_from_the_folder_or_told_by_their_field_count(wflw_68):
+    by_folder = read_dataset(f"wflw-68:{wflw_68}:test")
+    by_file = read_dataset(f"wflw:{wflw_68 / LISTS_68 / 'list_68pt_rect_attr_test.txt'}")
+    assert by_folder.name == "wflw-68:test" and by_file.name == "wflw:list_68pt_rect_attr_test"
+    for dataset in (by_folder, by_file):
+        assert dataset.scheme.name == "300w-68" and len(dataset) == 1
+        np.testing.assert_allclose(dataset[0].keypoints, np.arange(136.0).reshape(68, 2) / 10)
+        np.testing.assert_array_equal(dataset[0].box, [1, 2, 7, 5])
+        assert dataset[0].subsets == {"occlusion"}
+    assert read_dataset(f"wflw:{wflw_68}:test").scheme.name == "wflw-98"
+
+
+def test_a_line_of_the_other_point_count_is_a_clear_error(wflw_68):
+    """A list's point count is its first well-formed line's; wflw-68 expects 68 points in any file."""
+    path = wflw_68 / LISTS_68 / "list_68pt_rect_attr_test.txt"
+    with_98 = (wflw_68 / LISTS / "list_98pt_rect_attr_train.txt").read_text()
+    path.write_text(path.read_text() + with_98)
+    with pytest.raises(DatasetError, match=r"list_68pt_rect_attr_test.txt:2: expected 147 fields \(68 points: 136 "
+                                           r"coordinates, box, 6 attributes, image\), got 207"):  # fmt: skip
+        read_wflw(path)
+    with pytest.raises(DatasetError, match=r"list_98pt_rect_attr_train.txt:1: expected 147 fields .*, got 207"):
+        read_dataset(f"wflw-68:{wflw_68 / LISTS / 'list_98pt_rect_attr_train.txt'}")
+    with pytest.raises(DatasetError, match="no WFLW list file; looked for .*list_68pt_rect_attr_train.txt"):
+        read_dataset(f"wflw-68:{wflw_68}:train")
+    with pytest.raises(ValueError, match="points must be one of 98, 68, got 5"):
+        read_wflw(wflw_68, "test", points=5)

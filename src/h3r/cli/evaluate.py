@@ -16,7 +16,7 @@ from h3r.cli.options import check_outputs, exif_option, force_option
 from h3r.data.datasets import DatasetError, FaceDataset, read_dataset
 from h3r.data.training_set import BOX_SOURCES
 from h3r.engine.config import validate_config
-from h3r.engine.evaluate import Evaluation, default_box, evaluate_detector
+from h3r.engine.evaluate import Evaluation, default_box, evaluate_detector, model_scheme
 from h3r.engine.train import load_faces
 from h3r.inference.detector import ModelOutputError
 from h3r.load import load_detector, model_description, model_files
@@ -34,10 +34,11 @@ VALIDATION_SPEC = "val"
               help="A bundled model's name, a bundle folder, an h3r checkpoint (.ckpt), a run folder (its best.ckpt), "
                    "an ONNX export (.onnx) or a torchalign folder.")
 @click.option("--data", "spec", required=True, metavar="READER:PATH[:SPLIT]|val",
-              help="The test faces, e.g. 300w:data/300W:full, wflw:data/WFLW:test (readers: 300w, wflw, cofw, "
-                   "aflw, coco; people: coco-pose, mpii, lsp); or val: the validation faces held out by the "
-                   "model's training config (runs, checkpoints and bundles; the config's paths are taken from "
-                   "the current folder).")
+              help="The test faces, e.g. 300w:data/300W:full, wflw:data/WFLW:test (readers: 300w, wflw, wflw-68, "
+                   "cofw, aflw, mtfl, coco; people: coco-pose, mpii, lsp); or val: the validation faces held out "
+                   "by the model's training config (runs, checkpoints and bundles; the config's paths are taken "
+                   "from the current folder). Faces of another landmark scheme than the model's are scored "
+                   "through a scheme conversion, e.g. a 68-point model on MTFL's 5 points.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the scores as JSON (fractions), with the setting and the command that reproduces them.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -46,7 +47,8 @@ VALIDATION_SPEC = "val"
               help="Write each face's box, landmarks (image pixels), scores and NME as JSON.")
 @click.option("--box", type=click.Choice(BOX_SOURCES), default=None,
               help="Crop from the dataset's face boxes or the landmarks' bounding box; default: what the model "
-                   "was trained with, the landmark box where the dataset has no boxes (300-W).")
+                   "was trained with, the landmark box where the dataset has no boxes (300-W), the dataset's "
+                   "boxes where its landmark scheme is not the model's.")
 @click.option("--flip/--no-flip", default=None, help="Flip test; default: on (the model's setting).")
 @click.option("--skip-bad", is_flag=True, help="Leave out malformed samples instead of stopping.")
 @click.option("--device", default="cuda" if torch.cuda.is_available() else "cpu", show_default=True,
@@ -66,9 +68,11 @@ def evaluate(model_name, spec, json_path, plot_path, predictions_path, box, flip
     """Score a model on a dataset: NME, failure rate and AUC, overall and per subset; for pose models PCK@0.2
     (LSP), PCKh (MPII) or OKS AP/AR (COCO), people cropped from their boxes.
 
-    NME uses the scheme's normaliser (300-W: outer eye corners, and inter-pupil as well); FR and AUC are
-    taken at 0.08 and 0.10. Subsets are the dataset's tags (300-W: afw/helen/lfpw/ibug, common,
-    challenging, indoor/outdoor; WFLW: its attributes). The table shows percentages, the JSON fractions.
+    NME uses the scheme's normaliser (300-W: outer eye corners, and inter-pupil as well; MTFL: eye centres);
+    FR and AUC are taken at 0.08 and 0.10. A model of another landmark scheme is scored through a scheme
+    conversion of its predictions (or else of the ground truth), which the table title names. Subsets are
+    the dataset's tags (300-W: afw/helen/lfpw/ibug, common, challenging, indoor/outdoor; WFLW: its
+    attributes; MTFL: its folders). The table shows percentages, the JSON fractions.
 
     Outputs are written atomically, never over an input or a file of another kind unless --force.
     """
@@ -97,19 +101,24 @@ def evaluate(model_name, spec, json_path, plot_path, predictions_path, box, flip
         raise click.ClickException(f"{spec}: no faces to evaluate ({len(faces.skipped)} skipped as bad)")
     for where, why in faces.skipped:
         console.print(f"skipped {where}: {why}", soft_wrap=True, markup=False)
+    try:
+        scheme = model_scheme(detector, faces.scheme, None if description is None else description["scheme"]["name"])
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
     trained_box = "landmarks" if description is None else description["preprocessing"]["box"]  # torchalign: P1
-    box = box or default_box(faces, trained_box)
+    box = box or default_box(faces, trained_box, scheme)
     flip = detector.flip if flip is None else flip
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(faces.name, total=len(faces))
         try:
-            result = evaluate_detector(detector, faces, box, flip, on_face=lambda: progress.advance(task))
+            result = evaluate_detector(detector, faces, box, flip, lambda: progress.advance(task), scheme)
         except ModelOutputError as error:
             raise click.ClickException(f"--model {model_name}: {error}") from None
         except ValueError as error:
             raise click.ClickException(str(error)) from None
-    setting = evaluation_setting(model_name, spec, faces, box, flip)
+    faces = result.faces
+    setting = evaluation_setting(model_name, spec, faces, box, flip, result.conversion)
     console.print(_table(result.report, faces, setting))
     if json_path:
         atomic_write_text(json_path, json.dumps({**setting, **result.report}, indent=2) + "\n")
@@ -127,11 +136,13 @@ def _data_path(spec: str) -> Path | None:
     return Path(path) if path else None
 
 
-def evaluation_setting(model: str, spec: str, faces: FaceDataset, box: str, flip: bool) -> dict:
-    """How scores were measured, as ``--json`` records it beside them: model, data, box, flip test,
-    normaliser, and the command that reproduces them."""
+def evaluation_setting(
+    model: str, spec: str, faces: FaceDataset, box: str, flip: bool, conversion: str | None = None
+) -> dict:
+    """How scores were measured, as ``--json`` records it beside them: model, data, box, flip test, the
+    landmark scheme conversion (``Evaluation.conversion``), normaliser, and the command that reproduces them."""
     return {
-        "model": model, "data": spec, "dataset": faces.name, "box": box, "flip": flip,
+        "model": model, "data": spec, "dataset": faces.name, "box": box, "flip": flip, "conversion": conversion,
         "normalizer": faces.scheme.normalizer, "command": evaluation_command(model, spec, box, flip),
     }  # fmt: skip
 
@@ -161,9 +172,11 @@ def _faces(spec: str, description: dict | None, skip_bad: bool) -> FaceDataset:
 def _table(report: dict, faces: FaceDataset, setting: dict) -> Table:
     """Rows: all faces, then each subset; percentages."""
     extra = [key for key in report if key.startswith("nme_")]
-    legend = [f"NME by {setting['normalizer']}"] + [f"NME {_short(key)} by {_kind(key)}" for key in extra]
+    legend = [f"NME by {faces.scheme.normalizer_label()}"]
+    legend += [f"NME {_short(key)} by {faces.scheme.normalizer_label(_kind(key))}" for key in extra]
     flip = "on" if setting["flip"] else "off"
-    title = f"{faces.name}: {report['n']} faces, {setting['box']} box, flip test {flip}; {', '.join(legend)}"
+    converted = f", converted {setting['conversion']}" if setting["conversion"] else ""
+    title = f"{faces.name}: {report['n']} faces, {setting['box']} box, flip test {flip}{converted}; {', '.join(legend)}"
     table = Table(title=title)
     for header in ("subset", "n", "NME", *(f"NME {_short(key)}" for key in extra)):
         table.add_column(header, justify="left" if header == "subset" else "right")

@@ -120,10 +120,11 @@ def bundle_command(run: Path, output: Path, name: str, test_spec: str | None, tr
             metrics[split] = None
             continue
         try:
-            report = evaluate_detector(detector, faces, box, flip=True).report
+            result = evaluate_detector(detector, faces, box, flip=True, scheme=checkpoint["scheme"]["name"])
         except ValueError as error:
             raise click.ClickException(str(error)) from None
-        metrics[split] = {**evaluation_setting(name, spec, faces, box, True), **report}
+        setting = evaluation_setting(name, spec, result.faces, box, True, result.conversion)
+        metrics[split] = {**setting, **result.report}
     run_dir = run if run.is_dir() else run.parent
     description = bundle_description(
         checkpoint,

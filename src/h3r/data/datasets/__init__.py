@@ -7,9 +7,14 @@ reader   PATH                                         splits
 ======== ============================================ ======================================
 300w     folder of images + ``.pts`` files            train, common, challenging, full,
                                                       test; none = every ``.pts`` below PATH
-wflw     WFLW root, or a ``list_98pt_rect_attr`` file train, test (none with a file)
+wflw     WFLW root, or a ``list_98pt_rect_attr`` or   train, test (none with a file)
+         ``list_68pt_rect_attr`` file (98 or 68
+         points, told by its field count)
+wflw-68  WFLW root with the 68-point lists, or one    train, test (none with a file)
 cofw     folder of ``COFW_*_color.mat``, or a .mat    train, test (optional with a file)
 aflw     folder of HRNet's AFLW CSVs, or a CSV        train, test, frontal (none with a file)
+mtfl     MTFL folder (``new_training.txt``, ...), or  train, test (none with a file)
+         one of its list files
 coco     an mmpose COCO-style JSON                    none
 ======== ============================================ ======================================
 
@@ -17,34 +22,52 @@ and the human pose readers ``coco-pose``, ``mpii`` and ``lsp`` of ``h3r.data.pos
 ``PoseDataset`` (a ``FaceDataset`` of people).
 
 Every reader returns 0-based pixel-centre coordinates (``h3r.codecs.coords``); each module's docstring
-says how its format is converted.
+says how its format is converted. ``conversion`` maps landmarks from one scheme to another
+(``convert_landmarks``, ``convert_dataset``).
 """
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from h3r.data.datasets.aflw import read_aflw
 from h3r.data.datasets.base import DatasetError, FaceDataset, FaceSample
 from h3r.data.datasets.coco import read_coco
 from h3r.data.datasets.cofw import read_cofw
+from h3r.data.datasets.conversion import (
+    Conversion,
+    convert_dataset,
+    convert_landmarks,
+    convert_visibility,
+    find_conversion,
+    known_conversions,
+)
 from h3r.data.datasets.ibug300w import read_300w, read_pts
+from h3r.data.datasets.mtfl import read_mtfl
 from h3r.data.datasets.schemes import SCHEMES, LandmarkScheme, flip_keypoints, get_scheme, scheme_for_count
 from h3r.data.datasets.wflw import read_wflw
 
 __all__ = [
     "READERS",
     "SCHEMES",
+    "Conversion",
     "DatasetError",
     "FaceDataset",
     "FaceSample",
     "LandmarkScheme",
+    "convert_dataset",
+    "convert_landmarks",
+    "convert_visibility",
+    "find_conversion",
     "flip_keypoints",
     "get_scheme",
+    "known_conversions",
     "read_300w",
     "read_aflw",
     "read_coco",
     "read_cofw",
     "read_dataset",
+    "read_mtfl",
     "read_pts",
     "read_wflw",
     "scheme_for_count",
@@ -65,8 +88,10 @@ def _pose_reader(name: str) -> Callable[..., FaceDataset]:
 READERS: dict[str, Callable[..., FaceDataset]] = {
     "300w": read_300w,
     "wflw": read_wflw,
+    "wflw-68": partial(read_wflw, points=68),
     "cofw": read_cofw,
     "aflw": read_aflw,
+    "mtfl": read_mtfl,
     "coco": read_coco,
     **{name: _pose_reader(name) for name in ("coco-pose", "mpii", "lsp")},
 }
@@ -87,7 +112,7 @@ def read_dataset(spec: str, skip_bad: bool = False) -> FaceDataset:
         >>> read_dataset("pts:/data")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        h3r.data.datasets.base.DatasetError: pts:/data: unknown reader 'pts'; known: 300w, wflw, cofw, aflw, coco, ...
+        h3r.data.datasets.base.DatasetError: pts:/data: unknown reader 'pts'; known: 300w, wflw, wflw-68, cofw, aflw, ...
     """
     reader, _, rest = spec.partition(":")
     if reader not in READERS:

@@ -23,11 +23,10 @@ from h3r.data.datasets.base import (
     DatasetError,
     FaceDataset,
     FaceSample,
+    annotation_file,
     collect,
     existing_image,
-    find_file,
     parse_floats,
-    require_split,
 )
 from h3r.data.datasets.schemes import AFLW_19
 
@@ -51,13 +50,7 @@ def read_aflw(path: Path, split: str | None = None, skip_bad: bool = False) -> F
             infinity, or a missing image; naming the file and line.
     """
     path = Path(path)
-    if path.is_file():
-        if split is not None:
-            raise DatasetError(str(path), f"split {split!r} given with a CSV file; give the AFLW folder instead")
-        table = path
-    else:
-        split = require_split("aflw", split, SPLITS, str(path))
-        table = find_file([path / _FILES[split]], "AFLW CSV file", str(path))
+    table = annotation_file(path, split, "aflw", SPLITS, lambda split: [path / _FILES[split]], "AFLW CSV file")
     frontal_file = table.with_name(_FILES["frontal"])
     frontal = {_key(row) for _, row in _rows(frontal_file)} if frontal_file.is_file() else set()
     images = table.parent / "images" if (table.parent / "images").is_dir() else table.parent

@@ -122,6 +122,14 @@ def collect(
     return samples, skipped
 
 
+def read_lines(path: Path) -> list[str]:
+    """The lines of a text annotation file (undecodable bytes replaced); ``DatasetError`` if unreadable."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as error:
+        raise DatasetError(str(path), f"cannot read ({error.strerror or error})") from error
+
+
 def parse_floats(tokens: list[str], where: str) -> np.ndarray:
     """Numbers from text tokens, float64; raises ``DatasetError`` on a non-number, NaN or infinity."""
     try:
@@ -152,6 +160,23 @@ def find_file(candidates: Iterable[Path], what: str, where: str) -> Path:
         if path.is_file():
             return path
     raise DatasetError(where, f"no {what}; looked for {', '.join(str(p) for p in candidates)}")
+
+
+def annotation_file(
+    path: Path,
+    split: str | None,
+    reader: str,
+    splits: tuple[str, ...],
+    candidates: Callable[[str], list[Path]],
+    what: str,
+) -> Path:
+    """The annotation file a reader's ``path`` names: ``path`` if it is a file (then without a split), else
+    the first existing file of ``candidates(split)`` for ``split``, one of ``splits``; ``what`` names it."""
+    if path.is_file():
+        if split is not None:
+            raise DatasetError(str(path), f"split {split!r} given for one {what}; give the folder instead")
+        return path
+    return find_file(candidates(require_split(reader, split, splits, str(path))), what, str(path))
 
 
 def require_split(reader: str, split: str | None, splits: tuple[str, ...], where: str) -> str:

@@ -37,6 +37,7 @@ from h3r.data.datasets.base import (
     check_count,
     collect,
     parse_floats,
+    read_lines,
     require_split,
 )
 from h3r.data.datasets.schemes import IBUG_68
@@ -54,11 +55,7 @@ def read_pts(path: Path) -> np.ndarray:
         DatasetError: naming the file and line: unreadable file, malformed header or line, a point
             count that disagrees with ``n_points``, NaN or infinity.
     """
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as error:
-        raise DatasetError(str(path), f"cannot read ({error.strerror or error})") from error
-    numbered = [(number, line.strip()) for number, line in enumerate(lines, start=1) if line.strip()]
+    numbered = [(number, line.strip()) for number, line in enumerate(read_lines(path), start=1) if line.strip()]
     declared = None
     if numbered and numbered[0][1].lower().startswith("version"):
         declared, numbered = _header(path, numbered)

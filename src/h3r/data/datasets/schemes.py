@@ -13,6 +13,11 @@ Sources of the layouts:
       normalised by the face box, sqrt(w · h).
     - lapa-106: LaPa's 106 points; the mirror pairs are mmpose's (the same order as the authors' LaPa
       models use) and the outer eye corners (66, 79) are mmpose's normaliser.
+    - mtfl-5: the five points of MTFL (Zhang et al. 2014) and of Sun et al. 2013: the eye on the image's
+      left, the other eye, the nose tip, the mouth corner on the image's left, the other; NME by the
+      distance between the eye centres (0, 1), as those papers report it.
+
+``h3r.data.datasets.conversion`` maps landmarks between these schemes.
 """
 
 from dataclasses import dataclass, field
@@ -37,6 +42,8 @@ class LandmarkScheme:
         eye_points: for each eye-based normaliser the scheme defines (``"inter-ocular"``,
             ``"inter-pupil"``), the landmarks of the two eyes: the normaliser is the distance between
             the centroids of the two index groups. Every normaliser listed here is reported.
+        eye_point_names: for each key of ``eye_points``, what its points are in words (``"outer eye
+            corners"``), shown beside the normaliser's name by ``normalizer_label``.
     """
 
     name: str
@@ -44,6 +51,7 @@ class LandmarkScheme:
     flip_permutation: tuple[int, ...]
     normalizer: str
     eye_points: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict, hash=False)
+    eye_point_names: dict[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self):
         permutation = np.asarray(self.flip_permutation)
@@ -58,11 +66,23 @@ class LandmarkScheme:
             indices = [i for group in groups for i in group]
             if kind not in NORMALIZERS or not indices or not all(0 <= i < self.num_landmarks for i in indices):
                 raise ValueError(f"{self.name}: bad eye_points {kind!r}: {groups}")
+        if not set(self.eye_point_names) <= set(self.eye_points):
+            raise ValueError(f"{self.name}: eye_point_names {sorted(self.eye_point_names)} name no eye_points")
 
     @property
     def normalizers(self) -> tuple[str, ...]:
         """The normalisers reported for this scheme: the default first, then the other eye-based ones."""
         return (self.normalizer, *(kind for kind in self.eye_points if kind != self.normalizer))
+
+    def normalizer_label(self, kind: str | None = None) -> str:
+        """A normaliser's name and, for an eye-based one, its points in words; default ``normalizer``.
+
+        Examples:
+            >>> get_scheme("mtfl-5").normalizer_label()
+            'inter-ocular (eye centres)'
+        """
+        kind = self.normalizer if kind is None else kind
+        return f"{kind} ({self.eye_point_names[kind]})" if kind in self.eye_point_names else kind
 
 
 def _from_pairs(count: int, pairs: list[tuple[int, int]]) -> tuple[int, ...]:
@@ -121,6 +141,7 @@ IBUG_68 = LandmarkScheme(
     ),
     normalizer="inter-ocular",
     eye_points={"inter-ocular": ((36,), (45,)), "inter-pupil": (tuple(range(36, 42)), tuple(range(42, 48)))},
+    eye_point_names={"inter-ocular": "outer eye corners", "inter-pupil": "eye-contour centres"},
 )
 
 WFLW_98 = LandmarkScheme(
@@ -129,6 +150,7 @@ WFLW_98 = LandmarkScheme(
     flip_permutation=_WFLW_FLIP,
     normalizer="inter-ocular",
     eye_points={"inter-ocular": ((60,), (72,))},
+    eye_point_names={"inter-ocular": "outer eye corners"},
 )
 
 COFW_29 = LandmarkScheme(
@@ -139,6 +161,7 @@ COFW_29 = LandmarkScheme(
     ),
     normalizer="inter-pupil",
     eye_points={"inter-pupil": ((16,), (17,)), "inter-ocular": ((8,), (9,))},
+    eye_point_names={"inter-pupil": "pupils", "inter-ocular": "outer eye corners"},
 )
 
 AFLW_19 = LandmarkScheme(
@@ -154,9 +177,19 @@ LAPA_106 = LandmarkScheme(
     flip_permutation=_LAPA_FLIP,
     normalizer="inter-ocular",
     eye_points={"inter-ocular": ((66,), (79,))},
+    eye_point_names={"inter-ocular": "outer eye corners"},
 )
 
-SCHEMES = {scheme.name: scheme for scheme in (IBUG_68, WFLW_98, COFW_29, AFLW_19, LAPA_106)}
+MTFL_5 = LandmarkScheme(
+    name="mtfl-5",
+    num_landmarks=5,
+    flip_permutation=_from_pairs(5, [(0, 1), (3, 4)]),
+    normalizer="inter-ocular",
+    eye_points={"inter-ocular": ((0,), (1,))},
+    eye_point_names={"inter-ocular": "eye centres"},
+)
+
+SCHEMES = {scheme.name: scheme for scheme in (IBUG_68, WFLW_98, COFW_29, AFLW_19, LAPA_106, MTFL_5)}
 
 
 def get_scheme(name: str) -> LandmarkScheme:
