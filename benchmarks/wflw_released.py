@@ -124,18 +124,18 @@ def decoder_scores(network: CachedNetwork, detector: LandmarkDetector, faces: Fa
     return reports
 
 
-def run(faces_98: FaceDataset, faces_68: FaceDataset, progress=print) -> dict:
+def run(faces_98: FaceDataset, faces_68: FaceDataset) -> dict:
     """Every model on both lists, and the decoder comparison of each released WFLW model on the 98 points."""
     results = {WFLW_98: [], WFLW_68: [], "decoders": {}}
     for model in RELEASED:
-        progress(f"scoring {model}")
+        print(f"scoring {model}")
         detector, _ = load(model)
         network = CachedNetwork(detector.runner.model)
         as_released = network.detector(detector, detector.runner.codec)
         results[WFLW_98].append(score(model, as_released, WFLW_98, faces_98))
         results[WFLW_68].append(score(model, as_released, WFLW_68, faces_68))
         results["decoders"][Path(model).name] = decoder_scores(network, detector, faces_98)
-    progress(f"scoring {OURS}")
+    print(f"scoring {OURS}")
     detector, scheme = load(OURS)
     results[WFLW_68][:0] = [score(OURS, detector, WFLW_68, faces_68, scheme, box) for box in OURS_BOXES]
     for model in LAPA:
