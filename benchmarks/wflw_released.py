@@ -40,12 +40,13 @@ import torch
 from machine import describe_machine
 from torch import nn
 
-from h3r.cli.evaluate import evaluation_command, model_description
+from h3r.cli.evaluate import evaluation_command
 from h3r.codecs import Codec, build_codec
 from h3r.data.datasets import FaceDataset, read_dataset
 from h3r.engine.evaluate import evaluate_detector
-from h3r.inference.detector import LandmarkDetector, resolve_model
+from h3r.inference.detector import LandmarkDetector
 from h3r.inference.network import decode_output
+from h3r.load import load_detector, model_description
 from h3r.utils.malloc import tune_allocator
 
 SHARED = Path("../shared/data")
@@ -93,9 +94,8 @@ class CachedNetwork:
 
 def load(model: str) -> tuple[LandmarkDetector, str | None]:
     """A model as ``h3r evaluate`` loads it, and the scheme it describes (None for torchalign folders)."""
-    path = resolve_model(model)
-    description = model_description(path)
-    return LandmarkDetector.from_pretrained(path), None if description is None else description["scheme"]["name"]
+    description = model_description(model)
+    return load_detector(model), None if description is None else description["scheme"]["name"]
 
 
 def score(
