@@ -121,3 +121,27 @@ def test_the_shipped_face68_finds_landmarks_on_test_faces():
     assert detector.num_landmarks == 68 and detector.flip and BUNDLED_MODELS["face68"].is_dir()
     report = evaluate_detector(detector, faces, "landmarks").report
     assert report["nme"] < 0.10, f"face68 NME {report['nme']:.2%} on 20 test faces"
+
+
+def test_the_card_says_where_the_weights_started(run_and_bundle):
+    from h3r.pretrained.card import model_card
+
+    description = read_description(run_and_bundle[1])
+    assert description["training"]["initialisation"] == []
+    assert "from random initialisation" in model_card(description) and "ImageNet" not in model_card(description)
+    description["training"]["initialisation"] = ["runs/stage1", "imagenet"]
+    card = model_card(description)
+    assert "from the weights of `runs/stage1`, itself trained from the ImageNet MobileNetV2 backbone" in card
+    assert "Trained from an ImageNet backbone" in card and "ImageNet, whose images are for non-commercial" in card
+
+
+def test_the_initialisation_chain_follows_model_init_back_to_its_start(run_and_bundle, tmp_path):
+    import click
+
+    from h3r.cli.export import initialisation_chain
+
+    run = run_and_bundle[0]
+    assert initialisation_chain(None) == [] and initialisation_chain("imagenet") == ["imagenet"]
+    assert initialisation_chain(str(run)) == [str(run)]  # the tiny run started from random weights
+    with pytest.raises(click.ClickException, match="model.init missing"):
+        initialisation_chain("missing")

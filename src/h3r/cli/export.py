@@ -133,6 +133,7 @@ def bundle_command(run: Path, output: Path, name: str, test_spec: str | None, tr
         training_command=training_command or f"h3r train {run_dir / 'config.yaml'}",
         metrics=metrics,
         faces={"train": len(train_faces), "validation": len(val_faces), "subsets": _subset_counts(train_faces, val_faces)},
+        initialisation=initialisation_chain(config.model.init),
     )
     write_bundle(output, bundle_weights(checkpoint), description)
     console = Console()
@@ -141,6 +142,31 @@ def bundle_command(run: Path, output: Path, name: str, test_spec: str | None, tr
         if report is not None:
             console.print(f"  {split}: {report['dataset']}, {report['n']} faces, NME {report['nme']:.2%}, "
                           f"FR@0.10 {report['fr@0.10']:.2%}")
+
+
+def initialisation_chain(init: str | None) -> list[str]:
+    """The ``model.init`` of a run, then of the model it started from, and so on back to a start from random
+    weights (not listed) or from ``imagenet``; e.g. ``["runs/stage1", "imagenet"]``.
+
+    Raises:
+        click.ClickException: an ``init`` model that cannot be read, or a chain that loops.
+    """
+    from h3r.engine.config import IMAGENET_INIT
+    from h3r.load import model_description
+
+    chain = []
+    while init is not None:
+        if init in chain:
+            raise click.ClickException(f"model.init loops: {' -> '.join([*chain, init])}")
+        chain.append(init)
+        if init == IMAGENET_INIT:
+            break
+        try:
+            description = model_description(init)
+        except ValueError as error:
+            raise click.ClickException(f"model.init {init}: {error}") from None
+        init = None if description is None else description["config"]["model"].get("init")
+    return chain
 
 
 def _check_bundle_folder(output: Path, force: bool) -> None:

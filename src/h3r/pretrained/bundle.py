@@ -10,7 +10,7 @@ Files (names in ``h3r.pretrained``):
       flip_permutation, normalizer), ``preprocessing`` (input_size, crop_scale, box, mean, std) and
       ``config`` (the whole training config); ``flip`` (the flip test's default); provenance:
       ``training`` (``command``, ``checkpoint``, ``epochs``, ``best_epoch``, ``best_validation_nme``,
-      ``faces``, ``h3r_version``), ``metrics`` (``validation`` and ``test``: ``h3r evaluate --json``
+      ``faces``, ``initialisation``, ``h3r_version``), ``metrics`` (``validation`` and ``test``: ``h3r evaluate --json``
       reports with their ``command``, or null) and ``terms``.
     - ``MODEL_CARD.md``: ``h3r.pretrained.card.model_card`` of ``model.json``.
 
@@ -87,6 +87,7 @@ def bundle_description(
     training_command: str,
     metrics: dict[str, dict | None],
     faces: dict | None,
+    initialisation: list[str] = (),
 ) -> dict:
     """The ``model.json`` of a bundle made from an h3r checkpoint (see the module docstring).
 
@@ -99,6 +100,8 @@ def bundle_description(
             reports, each with its ``command``.
         faces: the training and validation face counts (``{"train", "validation", "subsets"}``), or None
             when the training data could not be read.
+        initialisation: where the weights started, newest first: the run's ``model.init``, the ``model.init``
+            of that model, ... (``"imagenet"`` last where the chain began there); empty for random weights.
     """
     return {
         "format": BUNDLE_FORMAT,
@@ -117,6 +120,7 @@ def bundle_description(
             "best_epoch": checkpoint["best_epoch"],
             "best_validation_nme": checkpoint["best_nme"],
             "faces": faces,
+            "initialisation": list(initialisation),
             "h3r_version": __version__,
         },
         "metrics": metrics,

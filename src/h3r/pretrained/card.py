@@ -13,6 +13,11 @@ BOX_SOURCES = {
     "dataset": "the dataset's own face boxes",
 }
 SCORE_KEYS = ("fr@0.08", "fr@0.10", "auc@0.08", "auc@0.10")
+IMAGENET = "imagenet"
+IMAGENET_BACKBONE = (
+    "the ImageNet MobileNetV2 backbone that ships with h3r (torchvision's weights, `model.init: imagenet`; "
+    "see `h3r/models/weights/MODEL_CARD.md`), the head from random weights"
+)
 
 
 def model_card(description: dict) -> str:
@@ -100,7 +105,7 @@ def _training(d: dict) -> str:
         "## Training\n\n"
         f"```bash\n{training['command']}\n```\n\n"
         f"{optim['name']} (learning rate {optim['lr']}, {optim['schedule']} schedule), batch {optim['batch_size']}, "
-        f"{training['epochs']} epochs from random initialisation, seed {d['config']['seed']}. The weights are those "
+        f"{training['epochs']} epochs from {_start(_initialisation(d))}, seed {d['config']['seed']}. The weights are those "
         f"of epoch {training['best_epoch']}, the best on the validation faces during training (NME "
         f"{training['best_validation_nme']:.2%}, plain crops without the flip test). Source: "
         f"`{training['checkpoint']}`, h3r {training['h3r_version']}; the whole configuration is `config` in "
@@ -138,13 +143,29 @@ def _score_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _initialisation(d: dict) -> list[str]:
+    """Where the weights started, newest first (``training.initialisation``; bundles made before it: none)."""
+    return d["training"].get("initialisation", [])
+
+
+def _start(chain: list[str]) -> str:
+    """Where training started, in words, from an initialisation chain (see ``_initialisation``)."""
+    if not chain:
+        return "random initialisation"
+    if chain[0] == IMAGENET:
+        return IMAGENET_BACKBONE
+    return f"the weights of `{chain[0]}`, itself trained from {_start(chain[1:])}"
+
+
 def _limitations(d: dict) -> str:
     faces = d["training"]["faces"]
     amount = "a few thousand faces" if faces is None else f"{faces['train']:,} faces"
+    pretrained = IMAGENET in _initialisation(d)
+    start = "from an ImageNet backbone" if pretrained else "from scratch, with no pretrained backbone,"
     return (
         "## Limitations\n\n"
-        f"- Trained from scratch on {amount} at {d['preprocessing']['input_size']} pixels: far less data than "
-        "published 300-W models use, and no pretrained backbone, so its errors are larger than theirs "
+        f"- Trained {start} on {amount} at {d['preprocessing']['input_size']} pixels: far less data than "
+        "published 300-W models use, so its errors are larger than theirs "
         "(published HRNetV2-W18: 3.85 % NME on the 300-W test set).\n"
         "- It knows only the kinds of faces in its training data: poses, occlusions, expressions, lighting, "
         "ages and groups of people that are rare there give larger errors; no scores by group were measured.\n"
@@ -156,7 +177,12 @@ def _limitations(d: dict) -> str:
 
 
 def _terms(d: dict) -> str:
+    imagenet = (
+        " The backbone started from torchvision's ImageNet weights (BSD 3-Clause), trained on ImageNet, whose "
+        "images are for non-commercial research and education only."
+        if IMAGENET in _initialisation(d) else ""
+    )  # fmt: skip
     return (
         "## Terms\n\n"
-        f"{d['terms']} The h3r code is MIT-licensed; these terms are those of the weights."
+        f"{d['terms']}{imagenet} The h3r code is MIT-licensed; these terms are those of the weights."
     )
