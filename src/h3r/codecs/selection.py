@@ -1,0 +1,188 @@
+"""The highest cells of heatmaps, exactly and in little more than one read of the maps.
+
+Order: cells by value, highest first; equal values by row-major flat index, lowest first; NaN above every
+number, as ``torch.sort`` places it. ``torch.topk`` leaves the order of equal values open, and ``topk`` and
+``argmax`` over whole maps each cost many reads of them on a CPU (``docs/results/decode_speed.txt``).
+
+Rows bound their cells: a cell is at most its row's maximum. Let ``v`` be the ``k``-th highest value of a
+map and ``t`` the ``k``-th highest row maximum; the ``k`` best rows hold ``k`` cells of ``t`` or more, so
+``v >= t``. If ``v > t``, or if the next row maximum is below ``t``, every cell of value ``v`` or more lies
+in the ``k`` rows whose maxima are the highest, whichever of equal maxima ``topk`` keeps. The same holds for
+the columns of those rows, which leaves at most ``k x k`` candidates. Reading the row maxima is the one pass
+over each map; the rest works on ``k x W`` and ``k x k`` cells. In any case the candidates hold ``v`` as
+their ``k``-th highest value and every cell above it.
+
+Equal values need more only where they decide which cells are kept: at the end of the top ``k``, or on a
+cut ``v`` falls on. There the first cells equal to ``v`` in row-major order are looked for in the first
+``2k - 1`` rows whose maximum reaches ``v``: fewer than ``k`` rows hold a cell above ``v``, and every other
+such row holds a cell equal to it.
+
+Symbols: ``N`` samples, ``K`` landmarks; maps are ``(N, K, *size)`` with ``size = (H, W)`` or ``(D, H, W)``.
+"""
+
+import math
+
+import torch
+
+from h3r.codecs.coords import unravel_index
+
+
+def topk_cells(heatmaps: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` highest cells of each map, in the order of this module.
+
+    While tracing (ONNX export) this is one ``topk`` over each map: ONNX's TopK orders equal values by the
+    lower index too.
+
+    Args:
+        heatmaps: (N, K, *size) float maps.
+        k: cells per map, from 1 to ``prod(size)``.
+
+    Returns:
+        values: (N, K, k), highest first; index: (N, K, k) long, row-major flat indices into ``size``.
+
+    Examples:
+        >>> topk_cells(torch.tensor([[[[1.0, 3.0], [3.0, 2.0]]]]), 3)
+        (tensor([[[3., 3., 2.]]]), tensor([[[1, 2, 3]]]))
+    """
+    if torch.jit.is_tracing():
+        return heatmaps.flatten(2).topk(k)
+    cells = math.prod(heatmaps.shape[2:])
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= cells:
+        raise ValueError(f"k must be an int in [1, {cells}] (the cells of a map), got {k!r}")
+    maps = _rows(heatmaps)
+    row_maxima = maps.amax(-1)  # (N, K, rows): the one read of every cell
+    candidates, candidate_index, cuts = _candidates(maps, row_maxima, k)  # (N, K, m), (N, K, 2)
+    best, order = candidates.topk(min(k + 1, candidates.shape[-1]))
+    values, index = best[..., :k], candidate_index.gather(-1, order[..., :k])
+    kth = values[..., -1:]
+    # Which cells equal to the k-th value are kept is open where it lies on a cut that topk made among equal
+    # maxima, equals the next candidate, or is NaN; their order is open where the top k holds equal values.
+    open_end = (kth == cuts).any(-1) | kth[..., 0].isnan()
+    if best.shape[-1] > k:
+        open_end |= ~(best[..., k - 1] > best[..., k])
+    unordered = open_end | ~(values[..., :-1] > values[..., 1:]).all(-1)
+    if unordered.any():
+        values[unordered], index[unordered] = _in_order(values[unordered], index[unordered])
+    if open_end.any():
+        which = open_end.flatten().nonzero().squeeze(-1)
+        values[open_end], index[open_end] = _with_first_equal_cells(
+            maps, row_maxima[open_end], which, values[open_end], index[open_end]
+        )
+    return values, index
+
+
+def argmax_cells(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The highest cell of each map, the first in row-major order among equal ones (NaN above all).
+
+    Reads each map once for its row maxima, then the best row again.
+
+    Args:
+        heatmaps: (N, K, *size) float maps.
+
+    Returns:
+        cells: (N, K, d) long, (x, y[, z]); values: (N, K).
+    """
+    maps = _rows(heatmaps)
+    values, row = maps.amax(-1).max(-1)  # the first row holding the maximum
+    every_map = torch.arange(row.numel(), device=row.device)
+    column = _select_rows(maps, every_map, row.view(-1, 1)).view(*row.shape, -1).argmax(-1)
+    return unravel_index(row * maps.shape[-1] + column, tuple(heatmaps.shape[2:])), values
+
+
+def sorted_topk(heatmaps: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`topk_cells` by a stable sort of each whole map: the plain reference, many times slower."""
+    values, index = heatmaps.flatten(2).sort(dim=-1, descending=True, stable=True)
+    return values[..., :k], index[..., :k]
+
+
+def _rows(heatmaps: torch.Tensor) -> torch.Tensor:
+    """(N, K, *size) maps as (N, K, rows, W): a 3-D map's rows are its (depth, row) pairs."""
+    return heatmaps.reshape(*heatmaps.shape[:2], -1, heatmaps.shape[-1])
+
+
+def _candidates(
+    maps: torch.Tensor, row_maxima: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The cells of the ``k`` best columns of the ``k`` best rows (see the module).
+
+    Args:
+        maps: (N, K, rows, W); row_maxima: (N, K, rows).
+
+    Returns:
+        values: (N, K, m) with ``m = min(k, rows) * min(k, W)``; index: (N, K, m) flat; cuts: (N, K, 2),
+        for the rows and then the columns, the value at which ``topk`` chose among equal maxima, else NaN.
+    """
+    batch, landmarks, _, width = maps.shape
+    top_rows, row_cut = _top_indices(row_maxima, k)  # (N, K, kr)
+    every_map = torch.arange(batch * landmarks, device=maps.device)
+    rows = _select_rows(maps, every_map, top_rows.flatten(0, 1)).view(*top_rows.shape, width)  # (N, K, kr, W)
+    top_columns, column_cut = _top_indices(rows.amax(-2), k)  # (N, K, kc)
+    values = rows.gather(-1, top_columns.unsqueeze(-2).expand(*top_rows.shape, -1)).flatten(2)
+    index = (top_rows.unsqueeze(-1) * width + top_columns.unsqueeze(-2)).flatten(2)
+    return values, index, torch.stack([row_cut, column_cut], dim=-1)
+
+
+def _top_indices(maxima: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the ``k`` highest of (N, K, L) maxima (all L when ``L <= k``), and (N, K) the ``k``-th
+    highest where the next one equals it (``topk`` chose among equal maxima there), else NaN."""
+    length = maxima.shape[-1]
+    if length <= k:
+        every = torch.arange(length, device=maxima.device).expand(*maxima.shape[:-1], length)
+        return every, torch.full(maxima.shape[:-1], torch.nan, dtype=maxima.dtype, device=maxima.device)
+    values, index = maxima.topk(k + 1)
+    kth = values[..., k - 1]
+    return index[..., :k], torch.where(kth == values[..., k], kth, torch.nan)
+
+
+def _in_order(values: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, k) cells in the order of this module: by index, then stably by value (NaN first, as here)."""
+    by_index = index.argsort(-1)
+    values, index = values.gather(-1, by_index), index.gather(-1, by_index)
+    by_value = values.sort(dim=-1, descending=True, stable=True).indices
+    return values.gather(-1, by_value), index.gather(-1, by_value)
+
+
+def _with_first_equal_cells(
+    maps: torch.Tensor, row_maxima: torch.Tensor, which: torch.Tensor, values: torch.Tensor, index: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A top ``k`` (M, k) in order, with the right ``k``-th value ``v`` and cells above it, completed by the
+    first cells equal to ``v`` in row-major order (see the module).
+
+    Args:
+        maps: (N, K, rows, W) all maps; row_maxima: (M, rows) those of maps ``which`` (M,) flat map indices.
+    """
+    k, width = values.shape[-1], maps.shape[-1]
+    kth = values[:, -1:]  # (M, 1)
+    above = _above(values, kth).sum(-1, keepdim=True)  # (M, 1): they lead ``values``
+    reaching = (row_maxima >= kth) | row_maxima.isnan()  # (M, rows): a NaN row may hold v too
+    row_numbers = torch.arange(row_maxima.shape[-1], 0, -1, device=maps.device)
+    rows = torch.where(reaching, row_numbers, 0).topk(min(2 * k - 1, row_maxima.shape[-1])).indices  # (M, j)
+    # the first reaching rows in order, then rows below v, which hold no cell equal to it
+    equal = _same(_select_rows(maps, which, rows), kth.unsqueeze(-1)).flatten(1)  # (M, j * W)
+    positions = -torch.arange(equal.shape[-1], device=maps.device, dtype=torch.float32)  # from the front
+    first = torch.where(equal, positions, -torch.inf).topk(k).indices  # (M, k), in order
+    first_index = rows.gather(-1, first // width) * width + first % width
+    slot = torch.arange(k, device=maps.device)
+    keep = slot < above
+    return torch.where(keep, values, kth), torch.where(keep, index, first_index.gather(-1, (slot - above).clamp(min=0)))
+
+
+def _above(values: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    """Whether ``values`` come before ``threshold`` in the order of this module (NaN above numbers)."""
+    return (values > threshold) | (values.isnan() & ~threshold.isnan())
+
+
+def _same(values: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    """Whether ``values`` equal ``threshold``, NaN equal to NaN."""
+    same = values == threshold
+    return same | (values.isnan() & threshold.isnan()) if threshold.isnan().any() else same
+
+
+def _select_rows(maps: torch.Tensor, which: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Rows (M, j) long of (N, K, rows, W) maps ``which`` (M,) flat map indices: (M, j, W)."""
+    landmarks, height, width = maps.shape[1:]
+    if not maps.is_contiguous():  # e.g. one class of a binary head's output
+        return maps[(which // landmarks).unsqueeze(-1), (which % landmarks).unsqueeze(-1), rows]
+    # index_select copies whole rows, several times faster than indexing cell by cell
+    flat_rows = rows + height * which.unsqueeze(-1)
+    return maps.view(-1, width).index_select(0, flat_rows.flatten()).view(*rows.shape, width)
