@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from h3r.codecs import H3RCodec
-from h3r.codecs.functional import cell_expectation
-from h3r.codecs.selection import _candidates, _rows, argmax_cells, sorted_topk, topk_cells
+from h3r.codecs.functional import cell_expectation, render_gaussians
+from h3r.codecs.selection import _candidates, _rows, _topk_in_peak_windows, argmax_cells, topk_cells
 
 
 def reference_topk(heatmaps: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,15 +49,36 @@ def test_ties_are_broken_by_the_lower_flat_index(levels):
         assert_same_selection(heatmaps, k)
 
 
+def decided_around_peaks(heatmaps: torch.Tensor) -> torch.Tensor:
+    """(N, K) maps whose top 9 the window around the peak decides, after checking them against the reference."""
+    maps = _rows(heatmaps)
+    values, index, certain = _topk_in_peak_windows(maps, maps.amax(-1), 9)
+    expected_values, expected_index = reference_topk(heatmaps, 9)
+    assert torch.equal(index[certain], expected_index[certain])
+    assert torch.equal(values[certain], expected_values[certain])
+    return certain
+
+
+def test_the_window_around_the_peak_decides_exactly_and_wherever_maps_peak():
+    generator = torch.Generator().manual_seed(12)
+    centres = torch.rand(8, 20, 2, generator=generator) * 31  # borders and corners included
+    peaks = render_gaussians(centres, (32, 32), 2.0) + 0.05 * torch.rand(8, 20, 32, 32, generator=generator)
+    assert decided_around_peaks(peaks).all()
+    rounded = torch.randn(8, 20, 32, 32, generator=generator).mul(30).round()
+    assert not decided_around_peaks(rounded).all()
+    assert not decided_around_peaks(torch.randn(8, 20, 32, 32, generator=generator)).any()
+
+
 def test_the_candidates_hold_the_kth_value_and_every_cell_above_it():
     """What the exact result rests on, whatever topk chose among equal row or column maxima."""
     for heatmaps in (tie_heavy_maps((20, 10, 16, 16), 6, seed=1), torch.randn(20, 10, 16, 16).mul(30).round()):
         maps = _rows(heatmaps)
-        candidates, _, _ = _candidates(maps, maps.amax(-1), 9)
+        every_map = torch.arange(200)
+        candidates, _, _ = _candidates(maps, maps.amax(-1).flatten(0, 1), every_map, 9)  # (200, m)
         expected, _ = reference_topk(heatmaps, 9)
-        kth = expected[..., -1:]
-        assert torch.equal(candidates.topk(9).values[..., -1:], kth)
-        assert torch.equal((candidates > kth).sum(-1), (heatmaps.flatten(2) > kth).sum(-1))
+        kth = expected.flatten(0, 1)[:, -1:]
+        assert torch.equal(candidates.topk(9).values[:, -1:], kth)
+        assert torch.equal((candidates > kth).sum(-1), (heatmaps.flatten(0, 1).flatten(1) > kth).sum(-1))
 
 
 @pytest.mark.parametrize(

@@ -1,21 +1,26 @@
-"""The highest cells of heatmaps, exactly and in little more than one read of the maps.
+"""The highest cells of heatmaps, exactly, reading each map once.
 
 Order: cells by value, highest first; equal values by row-major flat index, lowest first; NaN above every
 number, as ``torch.sort`` places it. ``torch.topk`` leaves the order of equal values open, and ``topk`` and
-``argmax`` over whole maps each cost many reads of them on a CPU (``docs/results/decode_speed.txt``).
+``argmax`` over whole maps cost several reads of them on a CPU (``docs/results/decode_speed.txt``).
 
-Rows bound their cells: a cell is at most its row's maximum. Let ``v`` be the ``k``-th highest value of a
-map and ``t`` the ``k``-th highest row maximum; the ``k`` best rows hold ``k`` cells of ``t`` or more, so
-``v >= t``. If ``v > t``, or if the next row maximum is below ``t``, every cell of value ``v`` or more lies
-in the ``k`` rows whose maxima are the highest, whichever of equal maxima ``topk`` keeps. The same holds for
-the columns of those rows, which leaves at most ``k x k`` candidates. Reading the row maxima is the one pass
-over each map; the rest works on ``k x W`` and ``k x k`` cells. In any case the candidates hold ``v`` as
-their ``k``-th highest value and every cell above it.
+Rows bound their cells: a cell is at most its row's maximum, so reading the row maxima, the one pass over
+every cell, tells where the highest cells can be. Three ways use them, each taking the maps the one before
+leaves undecided:
 
-Equal values need more only where they decide which cells are kept: at the end of the top ``k``, or on a
-cut ``v`` falls on. There the first cells equal to ``v`` in row-major order are looked for in the first
-``2k - 1`` rows whose maximum reaches ``v``: fewer than ``k`` rows hold a cell above ``v``, and every other
-such row holds a cell equal to it.
+1. Around the peak. The top ``k`` of a small window centred on the highest cell is the map's when every cell
+   outside the window, bounded by the row maxima and by the column maxima of the window's rows, is below the
+   ``k``-th, and the window's values fall strictly. So it is around the peak of a trained network's map.
+2. Rows, then columns. Let ``v`` be the ``k``-th highest value of a map and ``t`` the ``k``-th highest row
+   maximum; the ``k`` best rows hold ``k`` cells of ``t`` or more, so ``v >= t``. If ``v > t``, or if the
+   next row maximum is below ``t``, every cell of value ``v`` or more lies in the ``k`` rows whose maxima
+   are the highest, whichever of equal maxima ``topk`` keeps. The same holds for the columns of those rows,
+   which leaves at most ``k x k`` candidates. In any case they hold ``v`` as their ``k``-th highest value
+   and every cell above it.
+3. Equal values. Where they decide which cells are kept (at the end of the top ``k``, or on a cut ``v``
+   falls on), the first cells equal to ``v`` in row-major order are looked for in the first ``2k - 1`` rows
+   whose maximum reaches ``v``: fewer than ``k`` rows hold a cell above ``v``, and every other such row holds
+   a cell equal to it.
 
 Symbols: ``N`` samples, ``K`` landmarks; maps are ``(N, K, *size)`` with ``size = (H, W)`` or ``(D, H, W)``.
 """
@@ -51,23 +56,11 @@ def topk_cells(heatmaps: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tens
         raise ValueError(f"k must be an int in [1, {cells}] (the cells of a map), got {k!r}")
     maps = _rows(heatmaps)
     row_maxima = maps.amax(-1)  # (N, K, rows): the one read of every cell
-    candidates, candidate_index, cuts = _candidates(maps, row_maxima, k)  # (N, K, m), (N, K, 2)
-    best, order = candidates.topk(min(k + 1, candidates.shape[-1]))
-    values, index = best[..., :k], candidate_index.gather(-1, order[..., :k])
-    kth = values[..., -1:]
-    # Which cells equal to the k-th value are kept is open where it lies on a cut that topk made among equal
-    # maxima, equals the next candidate, or is NaN; their order is open where the top k holds equal values.
-    open_end = (kth == cuts).any(-1) | kth[..., 0].isnan()
-    if best.shape[-1] > k:
-        open_end |= ~(best[..., k - 1] > best[..., k])
-    unordered = open_end | ~(values[..., :-1] > values[..., 1:]).all(-1)
-    if unordered.any():
-        values[unordered], index[unordered] = _in_order(values[unordered], index[unordered])
-    if open_end.any():
-        which = open_end.flatten().nonzero().squeeze(-1)
-        values[open_end], index[open_end] = _with_first_equal_cells(
-            maps, row_maxima[open_end], which, values[open_end], index[open_end]
-        )
+    values, index, certain = _topk_in_peak_windows(maps, row_maxima, k)
+    if not certain.all():
+        rest = ~certain
+        which = rest.flatten().nonzero().squeeze(-1)
+        values[rest], index[rest] = _topk_of_rows_and_columns(maps, row_maxima[rest], which, k)
     return values, index
 
 
@@ -89,41 +82,102 @@ def argmax_cells(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return unravel_index(row * maps.shape[-1] + column, tuple(heatmaps.shape[2:])), values
 
 
-def sorted_topk(heatmaps: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`topk_cells` by a stable sort of each whole map: the plain reference, many times slower."""
-    values, index = heatmaps.flatten(2).sort(dim=-1, descending=True, stable=True)
-    return values[..., :k], index[..., :k]
-
-
 def _rows(heatmaps: torch.Tensor) -> torch.Tensor:
     """(N, K, *size) maps as (N, K, rows, W): a 3-D map's rows are its (depth, row) pairs."""
     return heatmaps.reshape(*heatmaps.shape[:2], -1, heatmaps.shape[-1])
 
 
-def _candidates(
+def _topk_in_peak_windows(
     maps: torch.Tensor, row_maxima: torch.Tensor, k: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The cells of the ``k`` best columns of the ``k`` best rows (see the module).
+    """Top ``k`` of the cells around each map's highest cell, and whether that is the map's top ``k``.
+
+    The window spans ``2 (ceil(sqrt(k)) // 2 + 1) + 1`` rows and columns (5 x 5 for k = 9), centred on the
+    highest cell and moved inside the map. Its top ``k`` is the map's, in order, when its
+    values fall strictly down to the ``k + 1``-th and every cell outside it is below the ``k``-th: as around
+    the peak of a trained network's map.
 
     Args:
         maps: (N, K, rows, W); row_maxima: (N, K, rows).
 
     Returns:
-        values: (N, K, m) with ``m = min(k, rows) * min(k, W)``; index: (N, K, m) flat; cuts: (N, K, 2),
-        for the rows and then the columns, the value at which ``topk`` chose among equal maxima, else NaN.
+        values, index: (N, K, k); certain: (N, K) bool, where they are the map's top ``k``.
     """
-    batch, landmarks, _, width = maps.shape
-    top_rows, row_cut = _top_indices(row_maxima, k)  # (N, K, kr)
+    batch, landmarks, height, width = maps.shape
+    side = 2 * (math.ceil(math.sqrt(k)) // 2 + 1) + 1
+    window_rows, rows_inside = _window(row_maxima, min(side, height))  # (N, K, r), (N, K, rows)
     every_map = torch.arange(batch * landmarks, device=maps.device)
-    rows = _select_rows(maps, every_map, top_rows.flatten(0, 1)).view(*top_rows.shape, width)  # (N, K, kr, W)
-    top_columns, column_cut = _top_indices(rows.amax(-2), k)  # (N, K, kc)
-    values = rows.gather(-1, top_columns.unsqueeze(-2).expand(*top_rows.shape, -1)).flatten(2)
-    index = (top_rows.unsqueeze(-1) * width + top_columns.unsqueeze(-2)).flatten(2)
+    rows = _select_rows(maps, every_map, window_rows.flatten(0, 1)).view(*window_rows.shape, width)
+    column_maxima = rows.amax(-2)  # (N, K, W)
+    window_columns, columns_inside = _window(column_maxima, min(side, width))  # (N, K, c), (N, K, W)
+    values = rows.gather(-1, window_columns.unsqueeze(-2).expand(*window_rows.shape, -1)).flatten(2)
+    index = (window_rows.unsqueeze(-1) * width + window_columns.unsqueeze(-2)).flatten(2)  # (N, K, r * c)
+    if values.shape[-1] <= k:  # maps too small for a window with cells beside the top k
+        nowhere = torch.zeros(batch, landmarks, dtype=torch.bool, device=maps.device)
+        return values.new_empty(batch, landmarks, k), index.new_empty(batch, landmarks, k), nowhere
+    best, order = values.topk(k + 1)
+    outside = torch.maximum(row_maxima.masked_fill(rows_inside, -torch.inf).amax(-1),
+                            column_maxima.masked_fill(columns_inside, -torch.inf).amax(-1))
+    certain = (best[..., :-1] > best[..., 1:]).all(-1) & (best[..., k - 1] > outside)
+    return best[..., :k], index.gather(-1, order[..., :k]), certain
+
+
+def _window(maxima: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``side`` consecutive indices (N, K, side) centred on the highest of (N, K, L) maxima, moved inside
+    ``[0, L)``, and (N, K, L) whether each index is among them."""
+    length = maxima.shape[-1]
+    first = (maxima.max(-1, keepdim=True).indices - side // 2).clamp(0, length - side)  # (N, K, 1)
+    positions = torch.arange(length, device=maxima.device)
+    return first + positions[:side], (positions >= first) & (positions < first + side)
+
+
+def _topk_of_rows_and_columns(
+    maps: torch.Tensor, row_maxima: torch.Tensor, which: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top ``k`` (M, k) of (N, K, rows, W) maps ``which`` (M,) flat map indices, from their (M, rows) row
+    maxima, by the candidates of the rows and columns (see the module), ties and all."""
+    candidates, candidate_index, cuts = _candidates(maps, row_maxima, which, k)  # (M, m), (M, 2)
+    best, order = candidates.topk(min(k + 1, candidates.shape[-1]))
+    values, index = best[..., :k], candidate_index.gather(-1, order[..., :k])
+    kth = values[..., -1:]
+    # Which cells equal to the k-th value are kept is open where it lies on a cut that topk made among equal
+    # maxima, equals the next candidate, or is NaN; their order is open where the top k holds equal values.
+    open_end = (kth == cuts).any(-1) | kth[..., 0].isnan()
+    if best.shape[-1] > k:
+        open_end |= ~(best[..., k - 1] > best[..., k])
+    unordered = open_end | ~(values[..., :-1] > values[..., 1:]).all(-1)
+    if unordered.any():
+        values[unordered], index[unordered] = _in_order(values[unordered], index[unordered])
+    if open_end.any():
+        values[open_end], index[open_end] = _with_first_equal_cells(
+            maps, row_maxima[open_end], which[open_end], values[open_end], index[open_end]
+        )
+    return values, index
+
+
+def _candidates(
+    maps: torch.Tensor, row_maxima: torch.Tensor, which: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The cells of the ``k`` best columns of the ``k`` best rows (see the module).
+
+    Args:
+        maps: (N, K, rows, W) all maps; row_maxima: (M, rows) those of maps ``which`` (M,) flat indices.
+
+    Returns:
+        values: (M, m) with ``m = min(k, rows) * min(k, W)``; index: (M, m) flat; cuts: (M, 2), for the
+        rows and then the columns, the value at which ``topk`` chose among equal maxima, else NaN.
+    """
+    width = maps.shape[-1]
+    top_rows, row_cut = _top_indices(row_maxima, k)  # (M, kr)
+    rows = _select_rows(maps, which, top_rows)  # (M, kr, W)
+    top_columns, column_cut = _top_indices(rows.amax(-2), k)  # (M, kc)
+    values = rows.gather(-1, top_columns.unsqueeze(-2).expand(*top_rows.shape, -1)).flatten(1)
+    index = (top_rows.unsqueeze(-1) * width + top_columns.unsqueeze(-2)).flatten(1)
     return values, index, torch.stack([row_cut, column_cut], dim=-1)
 
 
 def _top_indices(maxima: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices of the ``k`` highest of (N, K, L) maxima (all L when ``L <= k``), and (N, K) the ``k``-th
+    """Indices of the ``k`` highest of (M, L) maxima (all L when ``L <= k``), and (M,) the ``k``-th
     highest where the next one equals it (``topk`` chose among equal maxima there), else NaN."""
     length = maxima.shape[-1]
     if length <= k:
