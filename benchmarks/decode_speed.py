@@ -11,16 +11,23 @@ then the same weighted mean) and as it is, without and with ``Codec.decode``'s i
 and the ONNX export skip it); the argmax codecs and DARK; mmpose 1.x's ``MSRAHeatmap``, ``MSRAHeatmap(unbiased=True)``
 (DARK) and ``UDPHeatmap`` decoders.
 
-Timing, one thread: every row runs in turn in each of ``--rounds`` rounds, each for ``--min-time`` seconds,
-so that a change of load from other processes hits all rows alike. A row's time is its median over the
-rounds; its ratios are medians over the rounds of the ratio within the round.
+Two more h3r rows show the maps it decodes more slowly, where no window around the peak holds the top 9:
+pure noise (an untrained network), and the ideal maps of ``ideal_heatmaps`` (four cells above a flat
+background, so the 9th value is shared by thousands of cells).
+
+Timing, one thread: the CPU time of the benchmark's thread (``time.thread_time``), since on a machine shared
+with other jobs the wall time mostly measures the wait for a core. Every row runs in turn in each of
+``--rounds`` rounds, each for ``--min-time`` seconds of CPU time, so that a change of load (which still
+slows memory) hits all rows alike. A row's time is its median over the rounds; its ratios are medians over
+the rounds of the ratio within the round.
 
 mmpose is never a dependency of h3r. ``--install-mmpose`` puts its codecs into ``benchmarks/.mmpose``
 (ignored by git): ``pip install --no-deps --target benchmarks/.mmpose mmengine mmcv-lite mmpose addict yapf
 termcolor json-tricks munkres platformdirs`` (yapf needs platformdirs); the codecs run without mmcv's compiled
 ops, on the torch, numpy and OpenCV that h3r installs. Without that folder the mmpose rows are skipped.
 
-Run: python benchmarks/decode_speed.py [--install-mmpose] [--rounds 5] [--min-time 0.3] [--out docs/results/decode_speed]
+Run: python benchmarks/decode_speed.py [--install-mmpose] [--rounds 5] [--min-time 0.3]
+                                      [--batches 32x68,64x98] [--out docs/results/decode_speed]
 """
 
 import argparse
@@ -60,12 +67,15 @@ def heatmaps(batch: int, landmarks: int, generator: torch.Generator) -> torch.Te
     return render_gaussians(centres, (side, side), 2.0) + noise
 
 
-def ours(maps: torch.Tensor) -> dict[str, Callable[[], object]]:
-    """Row name -> call, for torch and h3r on ``maps``."""
+def ours(maps: torch.Tensor, generator: torch.Generator) -> dict[str, Callable[[], object]]:
+    """Row name -> call, for torch and h3r on ``maps``, and h3r on maps without a clear peak."""
     codec = {name: build_codec(name, input_size=INPUT_SIZE, stride=STRIDE)
              for name in ("h3r", "vanilla-round", "quarter-offset", "dark")}
     flat = maps.flatten(2)
     size = tuple(maps.shape[2:])
+    noise = torch.rand(maps.shape, generator=generator)
+    centres = torch.rand(*maps.shape[:2], 2, generator=generator) * (size[-1] - 1) * STRIDE
+    ideal = build_codec("h3r", input_size=INPUT_SIZE, stride=STRIDE, expected=True).ideal_heatmaps(centres)
 
     def h3r_before():
         values, index = flat.topk(TOPK)
@@ -78,6 +88,8 @@ def ours(maps: torch.Tensor) -> dict[str, Callable[[], object]]:
         "h3r decode before (torch.topk)": h3r_before,
         "h3r decode": lambda: codec["h3r"].decode(maps, check=False),
         "h3r decode, input checked": lambda: codec["h3r"].decode(maps),
+        "h3r decode, noise maps": lambda: codec["h3r"].decode(noise, check=False),
+        "h3r decode, ideal maps": lambda: codec["h3r"].decode(ideal, check=False),
         "argmax cells": lambda: argmax_cells(maps),
         "vanilla-round decode (argmax)": lambda: codec["vanilla-round"].decode(maps, check=False),
         "quarter-offset decode": lambda: codec["quarter-offset"].decode(maps, check=False),
@@ -109,12 +121,12 @@ def install_mmpose() -> None:
 
 
 def seconds_per_call(call: Callable[[], object], min_time: float) -> float:
-    """Mean seconds per call over calls that last ``min_time`` seconds in all (at least one)."""
-    calls, start = 0, time.perf_counter()
+    """Mean CPU seconds of this thread per call, over calls that take ``min_time`` of them (at least one)."""
+    calls, start = 0, time.thread_time()
     while True:
         call()
         calls += 1
-        elapsed = time.perf_counter() - start
+        elapsed = time.thread_time() - start
         if elapsed >= min_time:
             return elapsed / calls
 
@@ -142,8 +154,8 @@ def summary(times: dict[str, list[float]]) -> dict[str, dict[str, float | None]]
 
 def table(batch: int, landmarks: int, rows: dict[str, dict], skipped: str | None) -> Table:
     side = INPUT_SIZE // STRIDE
-    result = Table(title=f"Decoding {batch} x {landmarks} heatmaps of {side} x {side}, float32, CPU, 1 thread "
-                         "(medians over rounds)")
+    result = Table(title=f"Decoding {batch} x {landmarks} heatmaps of {side} x {side}, float32, 1 thread, CPU "
+                         "time (medians over rounds)")
     for column in ("decoder", "ms", "x one read", "x faster than mmpose MSRA"):
         result.add_column(column, justify="left" if column == "decoder" else "right")
     for name, row in rows.items():
@@ -157,7 +169,8 @@ def table(batch: int, landmarks: int, rows: dict[str, dict], skipped: str | None
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--install-mmpose", action="store_true", help=f"pip install mmpose's codecs into {MMPOSE_FOLDER}")
+    parser.add_argument("--install-mmpose", action="store_true",
+                        help=f"pip install mmpose's codecs into {MMPOSE_FOLDER}")
     parser.add_argument("--rounds", type=int, default=5, help="times every row is measured, in turn")
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds of calls per row and round")
     parser.add_argument("--batches", default=",".join(f"{n}x{k}" for n, k in BATCHES),
@@ -183,9 +196,10 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     load = os.getloadavg()[0]
     for batch, landmarks in args.batches:
-        maps = heatmaps(batch, landmarks, torch.Generator().manual_seed(0))
+        generator = torch.Generator().manual_seed(0)
+        maps = heatmaps(batch, landmarks, generator)
         theirs, skipped = mmpose_rows(maps)
-        rows = summary(measure({**ours(maps), **theirs}, args.rounds, args.min_time))
+        rows = summary(measure({**ours(maps, generator), **theirs}, args.rounds, args.min_time))
         console.print(table(batch, landmarks, rows, skipped))
         results.append({"batch": batch, "landmarks": landmarks, "rows": rows, "skipped": skipped})
     machine = f"{describe_machine()} (1-minute load {load:.1f} at the start)"

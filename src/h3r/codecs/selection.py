@@ -93,9 +93,8 @@ def _topk_in_peak_windows(
     """Top ``k`` of the cells around each map's highest cell, and whether that is the map's top ``k``.
 
     The window spans ``2 (ceil(sqrt(k)) // 2 + 1) + 1`` rows and columns (5 x 5 for k = 9), centred on the
-    highest cell and moved inside the map. Its top ``k`` is the map's, in order, when its
-    values fall strictly down to the ``k + 1``-th and every cell outside it is below the ``k``-th: as around
-    the peak of a trained network's map.
+    highest cell and moved inside the map. Its top ``k`` is the map's, in order, where its values fall
+    strictly down to the ``k + 1``-th and every cell outside it is below the ``k``-th.
 
     Args:
         maps: (N, K, rows, W); row_maxima: (N, K, rows).
@@ -105,30 +104,27 @@ def _topk_in_peak_windows(
     """
     batch, landmarks, height, width = maps.shape
     side = 2 * (math.ceil(math.sqrt(k)) // 2 + 1) + 1
-    window_rows, rows_inside = _window(row_maxima, min(side, height))  # (N, K, r), (N, K, rows)
+    window_rows, above_other_rows = _window(row_maxima, min(side, height))  # (N, K, r), (N, K)
     every_map = torch.arange(batch * landmarks, device=maps.device)
     rows = _select_rows(maps, every_map, window_rows.flatten(0, 1)).view(*window_rows.shape, width)
-    column_maxima = rows.amax(-2)  # (N, K, W)
-    window_columns, columns_inside = _window(column_maxima, min(side, width))  # (N, K, c), (N, K, W)
+    window_columns, above_other_columns = _window(rows.amax(-2), min(side, width))  # (N, K, c), (N, K)
     values = rows.gather(-1, window_columns.unsqueeze(-2).expand(*window_rows.shape, -1)).flatten(2)
-    index = (window_rows.unsqueeze(-1) * width + window_columns.unsqueeze(-2)).flatten(2)  # (N, K, r * c)
     if values.shape[-1] <= k:  # maps too small for a window with cells beside the top k
         nowhere = torch.zeros(batch, landmarks, dtype=torch.bool, device=maps.device)
-        return values.new_empty(batch, landmarks, k), index.new_empty(batch, landmarks, k), nowhere
+        return values.new_empty(batch, landmarks, k), window_rows.new_empty(batch, landmarks, k), nowhere
+    index = (window_rows.unsqueeze(-1) * width + window_columns.unsqueeze(-2)).flatten(2)  # (N, K, r * c)
     best, order = values.topk(k + 1)
-    outside = torch.maximum(row_maxima.masked_fill(rows_inside, -torch.inf).amax(-1),
-                            column_maxima.masked_fill(columns_inside, -torch.inf).amax(-1))
+    outside = torch.maximum(above_other_rows, above_other_columns)
     certain = (best[..., :-1] > best[..., 1:]).all(-1) & (best[..., k - 1] > outside)
     return best[..., :k], index.gather(-1, order[..., :k]), certain
 
 
 def _window(maxima: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``side`` consecutive indices (N, K, side) centred on the highest of (N, K, L) maxima, moved inside
-    ``[0, L)``, and (N, K, L) whether each index is among them."""
-    length = maxima.shape[-1]
-    first = (maxima.max(-1, keepdim=True).indices - side // 2).clamp(0, length - side)  # (N, K, 1)
-    positions = torch.arange(length, device=maxima.device)
-    return first + positions[:side], (positions >= first) & (positions < first + side)
+    """``side`` consecutive indices (N, K, side) centred on the highest of (N, K, L) maxima and moved inside
+    ``[0, L)``, and (N, K) the highest of the maxima outside them (-inf if none)."""
+    first = (maxima.max(-1, keepdim=True).indices - side // 2).clamp(0, maxima.shape[-1] - side)  # (N, K, 1)
+    window = first + torch.arange(side, device=maxima.device)
+    return window, maxima.scatter(-1, window, -torch.inf).amax(-1)
 
 
 def _topk_of_rows_and_columns(
