@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from h3r.codecs import H3RCodec
+from h3r.codecs import H3RCodec, build_codec
 from h3r.codecs.functional import cell_expectation, render_gaussians
 from h3r.codecs.selection import _candidates, _rows, _topk_in_peak_windows, argmax_cells, topk_cells
 
@@ -181,22 +181,27 @@ def test_decoding_is_unchanged_where_no_values_are_equal():
     assert torch.equal(keypoints, previous) and torch.equal(scores, values[..., 0])
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript exporter, as h3r.inference.onnx uses
-def test_the_onnx_graph_breaks_ties_the_same_way(tmp_path):
-    onnx = pytest.importorskip("onnx")
+def exported_decoder(codec, example: torch.Tensor, path):
+    """An ONNX Runtime session of ``codec.decode`` traced on ``example`` maps, with a dynamic batch axis."""
     onnxruntime = pytest.importorskip("onnxruntime")
-    codec = H3RCodec(input_size=64, stride=4)
 
     class Decoder(torch.nn.Module):
         def forward(self, heatmaps):
             return codec.decode(heatmaps, check=False)
 
-    example = tie_heavy_maps((2, 7, 16, 16), 4, seed=6)
-    path = tmp_path / "decoder.onnx"
     torch.onnx.export(Decoder(), (example,), path, dynamo=False, opset_version=17, input_names=["maps"],
                       output_names=["keypoints", "scores"], dynamic_axes={"maps": {0: "N"}})
-    assert "TopK" in {node.op_type for node in onnx.load(path).graph.node}
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::torch.jit.TracerWarning")  # as export_onnx
+@pytest.mark.parametrize("name", ["h3r", "vanilla-round", "quarter-offset"])
+def test_the_onnx_graph_breaks_ties_the_same_way_at_any_batch(name, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    codec = build_codec(name, input_size=64, stride=4)
+    session = exported_decoder(codec, tie_heavy_maps((2, 7, 16, 16), 4, seed=6), tmp_path / "decoder.onnx")
+    expected_operator = "TopK" if name == "h3r" else "ArgMax"
+    assert expected_operator in {node.op_type for node in onnx.load(tmp_path / "decoder.onnx").graph.node}
     heatmaps = tie_heavy_maps((5, 7, 16, 16), 3, seed=7)
     keypoints, _ = session.run(None, {"maps": heatmaps.numpy()})
     torch.testing.assert_close(torch.from_numpy(keypoints), codec.decode(heatmaps)[0], rtol=0, atol=1e-4)

@@ -67,7 +67,8 @@ def topk_cells(heatmaps: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tens
 def argmax_cells(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The highest cell of each map, the first in row-major order among equal ones (NaN above all).
 
-    Reads each map once for its row maxima, then the best row again.
+    Reads each map once for its row maxima, then the best row again; while tracing (ONNX export), one
+    ``max`` over each map.
 
     Args:
         heatmaps: (N, K, *size) float maps.
@@ -75,11 +76,15 @@ def argmax_cells(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Returns:
         cells: (N, K, d) long, (x, y[, z]); values: (N, K).
     """
+    size = tuple(heatmaps.shape[2:])
+    if torch.jit.is_tracing():  # one ArgMax per map in the ONNX graph, which takes the first too
+        values, index = heatmaps.flatten(2).max(-1)
+        return unravel_index(index, size), values
     maps = _rows(heatmaps)
     values, row = maps.amax(-1).max(-1)  # the first row holding the maximum
     every_map = torch.arange(row.numel(), device=row.device)
     column = _select_rows(maps, every_map, row.view(-1, 1)).view(*row.shape, -1).argmax(-1)
-    return unravel_index(row * maps.shape[-1] + column, tuple(heatmaps.shape[2:])), values
+    return unravel_index(row * maps.shape[-1] + column, size), values
 
 
 def _rows(heatmaps: torch.Tensor) -> torch.Tensor:
