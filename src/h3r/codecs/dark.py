@@ -3,7 +3,8 @@
 from h3r._checks import check_positive
 from h3r.codecs.base import Codec
 from h3r.codecs.coords import inside
-from h3r.codecs.functional import argmax_cells, dark_refine, render_gaussians
+from h3r.codecs.functional import dark_refine, render_gaussians
+from h3r.codecs.selection import argmax_cells
 
 
 class DarkCodec(Codec):

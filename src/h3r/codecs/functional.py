@@ -11,6 +11,7 @@ import math
 import torch
 
 from h3r.codecs.coords import cell_grid, flat_index, inside, unravel_index
+from h3r.codecs.selection import topk_cells
 
 
 def randomized_round(cells: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -96,34 +97,48 @@ def render_gaussians(centers: torch.Tensor, size: tuple[int, ...], sigma: float)
 def topk_expectation(heatmaps: torch.Tensor, k: int, normalize: str = "softmax") -> tuple[torch.Tensor, torch.Tensor]:
     """The paper's decoder: the mean position of the ``k`` highest cells, weighted by their scores.
 
+    The cells are those of :func:`~h3r.codecs.selection.topk_cells`: equal values are taken in row-major
+    order.
+
     Args:
         heatmaps: (N, K, *size) scores.
         k: number of cells to average.
-        normalize: ``"softmax"`` weights the cells by a softmax of their scores (logits, as the released
-            models do); ``"sum"`` by the scores divided by their sum (probabilities; negative ones count as
-            0, and an all-zero top-k falls back to equal weights).
+        normalize: see :func:`cell_expectation`.
 
     Returns:
         coordinates: (N, K, d) sub-pixel heatmap coordinates; scores: (N, K), the highest cell's value.
     """
-    size = tuple(heatmaps.shape[2:])
-    values, index = heatmaps.flatten(2).topk(k, dim=-1)  # (N, K, k)
+    values, index = topk_cells(heatmaps, k)  # (N, K, k)
+    return cell_expectation(values, index, tuple(heatmaps.shape[2:]), normalize), values[..., 0]
+
+
+def cell_expectation(
+    values: torch.Tensor, index: torch.Tensor, size: tuple[int, ...], normalize: str = "softmax"
+) -> torch.Tensor:
+    """The mean position of cells, weighted by their scores.
+
+    Args:
+        values: (N, K, P) scores of the cells.
+        index: (N, K, P) long, their row-major flat indices into maps of ``size``.
+        size: (H, W) or (D, H, W).
+        normalize: ``"softmax"`` weights the cells by a softmax of their scores (logits, as the released
+            models do); ``"sum"`` by the scores divided by their sum (probabilities; negative ones count as
+            0, and an all-zero set falls back to equal weights).
+
+    Returns:
+        (N, K, d) sub-pixel heatmap coordinates.
+    """
     if normalize == "softmax":
         weights = torch.softmax(values, dim=-1)
     elif normalize == "sum":
         positive = values.clamp(min=0)
         total = positive.sum(-1, keepdim=True)
-        weights = torch.where(total > 0, positive / total.clamp(min=torch.finfo(values.dtype).tiny), 1.0 / k)
+        equal = 1.0 / values.shape[-1]
+        weights = torch.where(total > 0, positive / total.clamp(min=torch.finfo(values.dtype).tiny), equal)
     else:
         raise ValueError(f"normalize must be 'softmax' or 'sum', got {normalize!r}")
-    cells = unravel_index(index, size).to(heatmaps.dtype)  # (N, K, k, d)
-    return (weights.unsqueeze(-1) * cells).sum(-2), values[..., 0]
-
-
-def argmax_cells(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The highest cell of each map: (N, K, d) long cells and (N, K) peak values."""
-    values, index = heatmaps.flatten(2).max(dim=-1)
-    return unravel_index(index, tuple(heatmaps.shape[2:])), values
+    cells = unravel_index(index, size).to(values.dtype)  # (N, K, P, d)
+    return (weights.unsqueeze(-1) * cells).sum(-2)
 
 
 def _neighbour_values(heatmaps: torch.Tensor, cells: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:

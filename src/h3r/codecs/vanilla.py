@@ -5,7 +5,8 @@ import torch
 from h3r._checks import check_positive
 from h3r.codecs.base import Codec
 from h3r.codecs.coords import inside
-from h3r.codecs.functional import argmax_cells, quarter_offset, render_gaussians, render_points
+from h3r.codecs.functional import quarter_offset, render_gaussians, render_points
+from h3r.codecs.selection import argmax_cells
 
 
 class VanillaCodec(Codec):
