@@ -22,7 +22,7 @@ add the time on larger images and, for selfie.jpg, how many of its 40 reference 
 over the faces found, on the crops rescaled by 0.6x-1.5x: see ``rescaled``) and prints its residuals
 in-sample, with one 300-W source held out in turn, and on the native crops.
 
-Run: python benchmarks/face_detector_recall.py [--data DIR] [--limit N] [--fit]
+Run: python benchmarks/face_detector_recall.py [--data DIR] [--limit N] [--fit [--detectors NAME ...]]
 Needs dlib-bin and, for the Haar cascades, opencv-python-headless<5; configurations whose library is
 missing are reported and skipped.
 """
@@ -205,11 +205,13 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N faces (sorted by path)")
     parser.add_argument("--fit", action="store_true",
                         help="only fit and print each registered detector's Calibration (on rescaled crops)")
+    parser.add_argument("--detectors", nargs="+", default=list(DETECTORS), choices=list(DETECTORS),
+                        help="with --fit: the registered detectors to fit (default: all)")
     args = parser.parse_args()
     faces = load_faces(args.data, args.limit)
     print(f"{len(faces)} faces from {args.data}\nmachine: {describe_machine_and_libraries()}")
     if args.fit:
-        print_fits(faces)
+        print_fits(faces, args.detectors)
         return
     measured = print_recall(faces)
     if args.demo.is_dir():
@@ -247,12 +249,13 @@ def result_line(config: Config, tally: Tally, total: int) -> str:
             f"{raw:>8s} {cal_iou:>8s} {cal_ok:>8s} {tally.seconds / total * 1e3:7.1f}")
 
 
-def print_fits(faces: list) -> None:
+def print_fits(faces: list, names: list[str]) -> None:
     """Fit each registered detector on rescaled crops; residuals in-sample, leave-one-source-out, native."""
     print(f"\nCalibration fits on the crops rescaled by {FIT_SCALES[0]}x-{FIT_SCALES[1]}x "
           "(paste into DETECTORS in src/h3r/inference/face_detection.py):")
     resized = rescaled(faces)
-    for name, detector in DETECTORS.items():
+    for name in names:
+        detector = DETECTORS[name]
         try:
             pairs = run(Config(name, "", detector.boxes, name), resized).pairs
         except ImportError as error:

@@ -1,8 +1,13 @@
-"""Face boxes for whole images, offline: every detector here ships inside its pip package, nothing is
-downloaded at run time.
+"""Face boxes for whole images, offline: every detector here ships with h3r or inside its pip package,
+nothing is downloaded at run time.
 
-Detectors (``DETECTORS``, by name):
-    - ``"dlib-hog"`` (the default): dlib's HOG + linear SVM frontal face detector,
+Detectors (``DETECTORS``, by name; measured in ``docs/results/face_detectors.md``):
+    - ``"blazeface"``: MediaPipe's BlazeFace short-range network (``h3r.inference.detectors.blazeface``:
+      the shipped ``.tflite`` file run by ``ai-edge-litert``), tiled over large images so that it finds
+      faces down to about 40 pixels, each box looked at again in a window centred on it.
+    - ``"mtcnn"``: MTCNN's three-network cascade (``h3r.inference.detectors.mtcnn``: plain torch, the
+      shipped weights of facenet-pytorch), faces down to 20 pixels.
+    - ``"dlib-hog"``: dlib's HOG + linear SVM frontal face detector,
       ``dlib.get_frontal_face_detector()``, built into the ``dlib-bin`` wheel; the image is searched as
       it is (no upsampling), which finds faces of about 80 pixels and more; ``"dlib-hog-up1"`` searches
       it upsampled once, for faces down to about 40 pixels, at 3 to 6 times the time.
@@ -18,9 +23,10 @@ Convention:
     OpenCV's ``(x, y, w, h)`` the first pixel and the pixel counts. The boxes covering those pixels are
     (left − 0.5, top − 0.5, right + 0.5, bottom + 0.5) and (x − 0.5, y − 0.5, x + w − 0.5, y + h − 0.5):
     dlib's ``rectangle(10, 20, 89, 99)``, 80 × 80 pixels, becomes (9.5, 19.5, 89.5, 99.5).
-    Rows are sorted by score, best first, ties by area, largest first. Scores are the detector's own:
-    dlib's SVM margin (> 0), OpenCV's count of merged raw detections; they are not comparable across
-    detectors.
+    BlazeFace and MTCNN give continuous boxes (their networks regress them). Rows are sorted by score,
+    best first, ties by area, largest first. Scores are the detector's own: BlazeFace's and MTCNN's face
+    probability, dlib's SVM margin (> 0), OpenCV's count of merged raw detections; they are not
+    comparable across detectors.
 
 Calibration:
     Detector boxes are not landmark boxes (the extent of the 68 points): on 300-W, dlib's boxes are
@@ -32,7 +38,6 @@ Calibration:
     raw boxes (``calibrated=False``).
 """
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
@@ -40,14 +45,20 @@ from types import ModuleType
 
 import numpy as np
 
+from h3r.inference.detectors.blazeface import blazeface_boxes
+from h3r.inference.detectors.common import by_score, check_image, require
+from h3r.inference.detectors.mtcnn import mtcnn_boxes
+
 __all__ = [
     "DEFAULT_DETECTOR",
     "DETECTORS",
     "Calibration",
     "Detector",
+    "blazeface_boxes",
     "detect_faces",
     "dlib_hog_boxes",
     "haar_boxes",
+    "mtcnn_boxes",
 ]
 
 DEFAULT_DETECTOR = "dlib-hog"
@@ -131,10 +142,10 @@ def dlib_hog_boxes(image: np.ndarray, upsample_num_times: int = 0) -> np.ndarray
     Returns:
         (F, 5) float64 rows (x1, y1, x2, y2, score), pixels; score is the SVM margin, > 0.
     """
-    _check_image(image)
+    check_image(image)
     rects, scores, _ = _dlib_detector().run(np.ascontiguousarray(image), upsample_num_times, 0.0)
     rows = [(r.left() - 0.5, r.top() - 0.5, r.right() + 0.5, r.bottom() + 0.5, s) for r, s in zip(rects, scores)]
-    return _by_score(np.array(rows, dtype=np.float64).reshape(-1, 5))
+    return by_score(np.array(rows, dtype=np.float64).reshape(-1, 5))
 
 
 def haar_boxes(
@@ -152,47 +163,22 @@ def haar_boxes(
         (F, 5) float64 rows (x1, y1, x2, y2, score), pixels; score is the number of merged raw
         detections.
     """
-    _check_image(image)
+    check_image(image)
     cv2 = _opencv_with_cascades()
     gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
     rects, counts = _haar_cascade(cascade).detectMultiScale2(gray, scaleFactor=scale_factor, minNeighbors=min_neighbors)
     rows = [(x - 0.5, y - 0.5, x + w - 0.5, y + h - 0.5, n) for (x, y, w, h), n in zip(rects, counts)]
-    return _by_score(np.array(rows, dtype=np.float64).reshape(-1, 5))
-
-
-def _by_score(boxes: np.ndarray) -> np.ndarray:
-    """(F, 5) rows sorted by score, best first, then by area, largest first."""
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return boxes[np.lexsort((-area, -boxes[:, 4]))]
-
-
-def _check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"image must be a numpy array (H, W, 3) uint8 RGB, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must have shape (H, W, 3) (RGB), got {image.shape}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"image must have dtype uint8, got {image.dtype}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"image is empty: shape {image.shape}")
-
-
-def _require(module: str, package: str, purpose: str) -> ModuleType:
-    """Import ``module``, or raise an ``ImportError`` saying which pip package provides it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise ImportError(f"{purpose} needs the Python module {module!r}: pip install '{package}'") from error
+    return by_score(np.array(rows, dtype=np.float64).reshape(-1, 5))
 
 
 @cache
 def _dlib_detector():
     """dlib's HOG frontal face detector, built once (its model is compiled into dlib)."""
-    return _require("dlib", DLIB_PACKAGE, "face detector 'dlib-hog'").get_frontal_face_detector()
+    return require("dlib", DLIB_PACKAGE, "face detector 'dlib-hog'").get_frontal_face_detector()
 
 
 def _opencv_with_cascades() -> ModuleType:
-    cv2 = _require("cv2", OPENCV_PACKAGE, "face detector 'haar'")
+    cv2 = require("cv2", OPENCV_PACKAGE, "face detector 'haar'")
     if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
         raise ImportError(
             f"face detector 'haar' needs OpenCV 4's Haar cascades, which OpenCV {cv2.__version__} lacks: "
@@ -216,6 +202,8 @@ def _haar_cascade(cascade: str):
 # IoU of 0.77 (dlib) and 0.78 (Haar) with the landmark boxes, > 0.5 for 99 % of the faces, and a mean
 # centre error of 9 % of the landmark box's longer side.
 DETECTORS: dict[str, Detector] = {
+    "blazeface": Detector(blazeface_boxes, Calibration(0.0, 0.0, 1.0, 1.0)),
+    "mtcnn": Detector(mtcnn_boxes, Calibration(0.0, 0.0, 1.0, 1.0)),
     "dlib-hog": Detector(dlib_hog_boxes, Calibration(0.0033, 0.0833, 0.9542, 0.9375)),
     "dlib-hog-up1": Detector(
         partial(dlib_hog_boxes, upsample_num_times=1), Calibration(0.0093, 0.0871, 0.9652, 0.9418)
