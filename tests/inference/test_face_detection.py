@@ -42,10 +42,15 @@ def test_finds_300w_face_and_calibrated_box_fits_landmarks(shared, face, detecto
     assert iou(boxes[0, :4], landmark_box(shared / "300w-subset" / f"{face}.pts")) > 0.5
 
 
-def test_raw_boxes_are_calibrated_boxes_before_correction(shared):
+@pytest.mark.parametrize("detector", [DEFAULT_DETECTOR, "dlib-hog"])
+def test_raw_boxes_are_calibrated_boxes_before_correction(shared, detector):
     image = load_image(shared / "300w-subset" / f"{FACES[0]}.jpg")
-    raw = detect_faces(image, calibrated=False)
-    np.testing.assert_allclose(detect_faces(image), DETECTORS[DEFAULT_DETECTOR].calibration.apply(raw))
+    raw = detect_faces(image, detector, calibrated=False)
+    np.testing.assert_allclose(detect_faces(image, detector), DETECTORS[detector].calibration.apply(raw))
+
+
+def test_dlib_boxes_cover_whole_pixels(shared):
+    raw = detect_faces(load_image(shared / "300w-subset" / f"{FACES[0]}.jpg"), "dlib-hog", calibrated=False)
     # dlib's rectangles name whole pixels: their edges lie on half-integers, sides are whole numbers.
     np.testing.assert_array_equal(raw[:, :4] % 1, 0.5)
 

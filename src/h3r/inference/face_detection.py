@@ -4,7 +4,7 @@ nothing is downloaded at run time.
 Detectors (``DETECTORS``, by name; measured in ``docs/results/face_detectors.md``):
     - ``"blazeface"``: MediaPipe's BlazeFace short-range network (``h3r.inference.detectors.blazeface``:
       the shipped ``.tflite`` file run by ``ai-edge-litert``), tiled over large images so that it finds
-      faces down to about 40 pixels, each box looked at again in a window centred on it.
+      faces down to about 40 pixels.
     - ``"mtcnn"``: MTCNN's three-network cascade (``h3r.inference.detectors.mtcnn``: plain torch, the
       shipped weights of facenet-pytorch), faces down to 20 pixels.
     - ``"dlib-hog"``: dlib's HOG + linear SVM frontal face detector,

@@ -13,10 +13,9 @@ photograph letterboxed into 128 pixels loses its small faces. ``blazeface_boxes`
 square windows: the whole image, then windows of half its longer side, a quarter, ... while they are at
 least ``min_window`` pixels, each level overlapping by half a window, so that every face of at most half
 a window lies wholly inside one. A box that crosses a window edge inside the image is dropped (its face
-is cut; another window holds it whole). Every box that survives is then looked at once more, in a window
-centred on it and ``REFRAME`` times its side, where the network sees the face as it sees a 300-W crop:
-that pass drops boxes it no longer scores above 0.5 (most false detections of small windows) and gives
-the box, so that one ``Calibration`` fits boxes found at every level.
+is cut; another window holds it whole); the boxes of all windows are then merged by the same weighted
+non-maximum suppression. Each window costs one run of the network: 1 for a 256×256 crop, 42 for a
+1024×768 photograph.
 """
 
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from h3r.inference.detectors.common import box_overlaps, by_score, check_image, require, weighted_nms
+from h3r.inference.detectors.common import by_score, check_image, require, weighted_nms
 
 __all__ = ["BLAZEFACE_SHORT_RANGE", "SsdModel", "blazeface_boxes", "decode_boxes", "ssd_anchors", "window_grid"]
 
@@ -34,7 +33,6 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 LITERT_PACKAGE = "ai-edge-litert"
 MIN_SCORE = 0.5
 NMS_IOU = 0.3
-REFRAME = 1.5  # window side / box side of the second look: the face spans about 60 % of it, as in a 300-W crop
 MIN_WINDOW = 192
 
 
@@ -153,9 +151,7 @@ def blazeface_boxes(image: np.ndarray, min_window: int = MIN_WINDOW) -> np.ndarr
     height, width = image.shape[:2]
     found = [_window_boxes(image, window, inner=window[2] < max(height, width))
              for window in window_grid(height, width, min_window)]
-    proposals = weighted_nms(np.concatenate(found), NMS_IOU)
-    looked_again = [box for box in (_second_look(image, proposal) for proposal in proposals) if box is not None]
-    return by_score(weighted_nms(np.array(looked_again).reshape(-1, 5), NMS_IOU))
+    return by_score(weighted_nms(np.concatenate(found), NMS_IOU))
 
 
 def _window_boxes(image: np.ndarray, window: tuple[int, int, int], inner: bool) -> np.ndarray:
@@ -169,26 +165,6 @@ def _window_boxes(image: np.ndarray, window: tuple[int, int, int], inner: bool) 
         high = np.where([x + side < width, y + side < height], [crop.shape[1] - 0.5, crop.shape[0] - 0.5], np.inf)
         boxes = boxes[np.all(boxes[:, 0:2] >= low, axis=1) & np.all(boxes[:, 2:4] <= high, axis=1)]
     return boxes + (x, y, x, y, 0)
-
-
-def _second_look(image: np.ndarray, proposal: np.ndarray) -> np.ndarray | None:
-    """The proposal found again in a window centred on it, ``REFRAME`` × its side, else None."""
-    centre = (proposal[0:2] + proposal[2:4]) / 2
-    side = max(round(float((proposal[2:4] - proposal[0:2]).max()) * REFRAME), 1)
-    x, y = np.round(centre - side / 2).astype(int)
-    boxes = _detect(_padded_crop(image, x, y, side)) + (x, y, x, y, 0)
-    same = box_overlaps(proposal[None], boxes)[0] > NMS_IOU
-    return weighted_nms(boxes[same], NMS_IOU)[0] if same.any() else None
-
-
-def _padded_crop(image: np.ndarray, x: int, y: int, side: int) -> np.ndarray:
-    """The square (x, y, side) of the image, black where it lies outside: (side, side, 3) uint8."""
-    height, width = image.shape[:2]
-    crop = np.zeros((side, side, 3), np.uint8)
-    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + side, width), min(y + side, height)
-    if x1 > x0 and y1 > y0:
-        crop[y0 - y:y1 - y, x0 - x:x1 - x] = image[y0:y1, x0:x1]
-    return crop
 
 
 def _detect(window: np.ndarray) -> np.ndarray:

@@ -156,7 +156,7 @@ def _proposals(pnet: PNet, pixels: torch.Tensor, min_face: float) -> np.ndarray:
         rows, columns = np.nonzero(scores[0].numpy() >= THRESHOLDS[0])
         corner = np.column_stack([columns, rows]) * CELL_STRIDE / scale
         boxes = np.column_stack([corner, corner + CELL / scale, scores[0].numpy()[rows, columns],
-                                 offsets[0, :, rows, columns].numpy().T])
+                                 offsets[0][:, rows, columns].numpy().T])
         found.append(boxes[nms(boxes, 0.5)])
     boxes = np.concatenate(found) if found else np.zeros((0, 9))
     boxes = boxes[nms(boxes, 0.7)]
