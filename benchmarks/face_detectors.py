@@ -32,7 +32,7 @@ from h3r.data import load_image
 from h3r.data.datasets import read_dataset
 from h3r.data.training_set import landmark_box
 from h3r.inference.detectors.common import box_overlaps
-from h3r.inference.face_detection import DEFAULT_DETECTOR, DETECTORS, detect_faces
+from h3r.inference.face_detection import DETECTORS, detect_faces
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -103,7 +103,7 @@ def table(title: str, rows: dict[str, dict[str, float]]) -> str:
     for name, row in rows.items():
         ms = row["ms per image (median)"]
         ratio = f"{ms / anchor:.2f}" if anchor else "-"
-        lines.append(f"| {name}{' (default)' if name == DEFAULT_DETECTOR else ''} | {row['found']}/{row['faces']} "
+        lines.append(f"| {name} | {row['found']}/{row['faces']} "
                      f"({row['recall']:.1%}) | {row['false positives per image']:.2f} | {ms:.1f} | {ratio} |")
     return "\n".join(lines)
 

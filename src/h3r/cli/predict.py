@@ -50,7 +50,7 @@ from h3r.cli.predict_pose import pose_estimator, skeleton_drawer
 from h3r.cli.predict_record import RecordError, earlier_results, open_record, record_path, write_results
 from h3r.data import load_image
 from h3r.inference.detector import CROP_MODES, LandmarkDetector, ModelOutputError, located
-from h3r.inference.face_detection import DETECTORS, detect_faces
+from h3r.inference.face_detection import DEFAULT_DETECTOR, DETECTORS, detect_faces
 from h3r.inference.network import DecodingNetwork
 from h3r.load import load_detector, model_description, model_files
 from h3r.utils.io import atomic_path
@@ -78,8 +78,8 @@ class BoxFileError(ValueError):
 @click.option("--recursive", is_flag=True, help="Read the images of the folders' subfolders too.")
 @click.option("--boxes", "boxes_path", type=click.Path(exists=True, path_type=Path),
               help="Box file (one image only) or folder of <image name>.bbox files; default: detect the faces.")
-@click.option("--detector", "face_detector", type=click.Choice(list(DETECTORS)), default="dlib-hog-up1",
-              show_default=True, help="Face detector used without --boxes (dlib-hog-up1 also finds faces of 40-80 px).")
+@click.option("--detector", "face_detector", type=click.Choice(list(DETECTORS)), default=DEFAULT_DETECTOR,
+              show_default=True, help="Face detector used without --boxes (docs/results/face_detectors.md).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the overlay PNGs (<image stem>_landmarks.png), created if needed.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),

@@ -173,33 +173,34 @@ def _detect(window: np.ndarray) -> np.ndarray:
     tensor, scale, offset = _letterbox(window, model.size)
     regressors, logits = _run(tensor)
     boxes = decode_boxes(regressors, logits, _anchors(model), model.size)
-    boxes[:, 0:4] = (boxes[:, 0:4] - np.tile(offset, 2)) / np.tile(scale, 2) - 0.5  # input edges → window centres
+    boxes[:, 0:4] = (boxes[:, 0:4] - offset) / scale - 0.5  # input edges → window pixel centres
     return boxes
 
 
 def _letterbox(window: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(h, w, 3) uint8 → (size, size, 3) float32 in [-1, 1], the window scaled to fit and centred on black.
 
-    Returns the tensor, the (x, y) scale from window to input and the (x, y) offset of the scaled window
-    in the input, input pixels.
+    Returns the tensor, then the scale from window to input and the offset of the scaled window in the
+    input, input pixels, each as (x, y, x, y) to apply to box corners.
     """
     height, width = window.shape[:2]
     fit = size / max(height, width)
     new_width, new_height = max(round(width * fit), 1), max(round(height * fit), 1)
     interpolation = cv2.INTER_AREA if fit < 1 else cv2.INTER_LINEAR
-    scaled = cv2.resize(np.ascontiguousarray(window), (new_width, new_height), interpolation=interpolation)
+    scaled = cv2.resize(window, (new_width, new_height), interpolation=interpolation)
     left, top = (size - new_width) // 2, (size - new_height) // 2
     tensor = np.full((size, size, 3), -1.0, np.float32)
     tensor[top:top + new_height, left:left + new_width] = scaled / np.float32(127.5) - 1
-    return tensor, np.array([new_width / width, new_height / height]), np.array([left, top], dtype=np.float64)
+    scale = np.array([new_width / width, new_height / height] * 2)
+    return tensor, scale, np.array([left, top] * 2, dtype=np.float64)
 
 
 def _run(tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The network on one (S, S, 3) float32 input → (A, 16) regressors, (A,) logits."""
-    interpreter = _interpreter(BLAZEFACE_SHORT_RANGE.file)
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], tensor[None])
+    interpreter, input_index, output_indexes = _interpreter(BLAZEFACE_SHORT_RANGE.file)
+    interpreter.set_tensor(input_index, tensor[None])
     interpreter.invoke()
-    regressors, logits = (interpreter.get_tensor(output["index"])[0] for output in interpreter.get_output_details())
+    regressors, logits = (interpreter.get_tensor(index)[0] for index in output_indexes)
     return regressors, logits[:, 0]
 
 
@@ -210,8 +211,10 @@ def _anchors(model: SsdModel) -> np.ndarray:
 
 @cache
 def _interpreter(file: str):
-    """The TFLite interpreter of ``weights/file`` on one thread, tensors allocated, built once."""
+    """The TFLite interpreter of ``weights/file`` on one thread, tensors allocated, built once; with the
+    index of its input and those of its outputs (regressors, then logits)."""
     interpreter_module = require("ai_edge_litert.interpreter", LITERT_PACKAGE, "face detector 'blazeface'")
     interpreter = interpreter_module.Interpreter(model_path=str(WEIGHTS / file), num_threads=1)
     interpreter.allocate_tensors()
-    return interpreter
+    outputs = sorted(interpreter.get_output_details(), key=lambda output: -output["shape"][-1])
+    return interpreter, interpreter.get_input_details()[0]["index"], tuple(output["index"] for output in outputs)
