@@ -22,7 +22,7 @@ add the time on larger images and, for selfie.jpg, how many of its 40 reference 
 over the faces found, on the crops rescaled by 0.6x-1.5x: see ``rescaled``) and prints its residuals
 in-sample, with one 300-W source held out in turn, and on the native crops.
 
-Run: python benchmarks/face_detector_recall.py [--data DIR] [--limit N] [--every K] [--fit [--detectors NAME ...]]
+Run: python benchmarks/face_detector_recall.py [--data DIR] [--limit N] [--fit [--detectors NAME ...]]
 Needs dlib-bin and, for the Haar cascades, opencv-python-headless<5; configurations whose library is
 missing are reported and skipped.
 """
@@ -94,11 +94,10 @@ def both_ways(boxes: Callable[[np.ndarray], np.ndarray], image: np.ndarray) -> n
     return np.concatenate([boxes(image), mirrored])
 
 
-def load_faces(data: Path, limit: int | None, every: int = 1) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(source, (H, W, 3) uint8 RGB crop, landmark box (x1, y1, x2, y2) 0-based pixels) for every .pts
-    (every ``every``-th, at most ``limit``)."""
+def load_faces(data: Path, limit: int | None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(source, (H, W, 3) uint8 RGB crop, landmark box (x1, y1, x2, y2) 0-based pixels) for every .pts."""
     faces = []
-    for pts in sorted(data.rglob("*.pts"))[::every][:limit]:
+    for pts in sorted(data.rglob("*.pts"))[:limit]:
         points = read_pts(pts)
         box = np.concatenate([points.min(axis=0), points.max(axis=0)])
         image = np.asarray(Image.open(pts.with_suffix(".jpg")).convert("RGB"))
@@ -204,13 +203,12 @@ def main() -> None:
     parser.add_argument("--demo", type=Path, default=SHARED / "official-h3r" / "images",
                         help="folder of demo.jpg, demo2.jpg, selfie.jpg (+ .bbox); skipped when absent")
     parser.add_argument("--limit", type=int, default=None, help="only the first N faces (sorted by path)")
-    parser.add_argument("--every", type=int, default=1, help="only every K-th face (sorted by path), of all sources")
     parser.add_argument("--fit", action="store_true",
                         help="only fit and print each registered detector's Calibration (on rescaled crops)")
     parser.add_argument("--detectors", nargs="+", default=list(DETECTORS), choices=list(DETECTORS),
                         help="with --fit: the registered detectors to fit (default: all)")
     args = parser.parse_args()
-    faces = load_faces(args.data, args.limit, args.every)
+    faces = load_faces(args.data, args.limit)
     print(f"{len(faces)} faces from {args.data}\nmachine: {describe_machine_and_libraries()}")
     if args.fit:
         print_fits(faces, args.detectors)

@@ -2,9 +2,10 @@
 nothing is downloaded at run time.
 
 Detectors (``DETECTORS``, by name; measured in ``docs/results/face_detectors.md``):
-    - ``"blazeface"`` (the default): MediaPipe's BlazeFace short-range network (``h3r.inference.detectors.blazeface``:
-      the shipped ``.tflite`` file run by ``ai-edge-litert``), tiled over large images so that it finds
-      faces down to about 40 pixels.
+    - ``"blazeface"`` (the default): MediaPipe's BlazeFace short-range network
+      (``h3r.inference.detectors.blazeface``: the shipped ``.tflite`` file run by ``ai-edge-litert``),
+      searched over the whole image and over windows down to 192-383 pixels, so that it finds faces down
+      to a fifth of the smallest window.
     - ``"mtcnn"``: MTCNN's three-network cascade (``h3r.inference.detectors.mtcnn``: plain torch, the
       shipped weights of facenet-pytorch), faces down to 20 pixels.
     - ``"dlib-hog"``: dlib's HOG + linear SVM frontal face detector,
@@ -198,13 +199,13 @@ def _haar_cascade(cascade: str):
 
 
 # Calibrations fitted by `python benchmarks/face_detector_recall.py --fit` (medians over the faces of the
-# 300-W training subset found, the crops rescaled by 0.6x-1.5x; BlazeFace on every 20th face, `--every 20`,
-# MTCNN on every 40th, `--every 40`). Residual: calibrated boxes have a mean IoU of 0.77 (dlib), 0.78 (Haar),
-# 0.86 (BlazeFace) and 0.87 (MTCNN) with the landmark boxes, > 0.5 for 99-100 % of the faces, and a mean
-# centre error of 9 % (dlib, Haar) and 4-5 % (BlazeFace, MTCNN) of the landmark box's longer side.
+# 300-W training subset found, the crops rescaled by 0.6x-1.5x). Residual: calibrated boxes have a mean
+# IoU of 0.77 (dlib), 0.78 (Haar), 0.85 (BlazeFace) and 0.87 (MTCNN) with the landmark boxes, > 0.5 for
+# 99-100 % of the faces, and a mean centre error of 9 % (dlib, Haar) and 4 % (BlazeFace, MTCNN) of the
+# landmark box's longer side.
 DETECTORS: dict[str, Detector] = {
-    "blazeface": Detector(blazeface_boxes, Calibration(0.0077, 0.0564, 0.939, 0.9207)),
-    "mtcnn": Detector(mtcnn_boxes, Calibration(0.0139, 0.1343, 1.039, 0.773)),
+    "blazeface": Detector(blazeface_boxes, Calibration(0.004, 0.0604, 0.94, 0.9235)),
+    "mtcnn": Detector(mtcnn_boxes, Calibration(0.018, 0.135, 1.0371, 0.7692)),
     "dlib-hog": Detector(dlib_hog_boxes, Calibration(0.0033, 0.0833, 0.9542, 0.9375)),
     "dlib-hog-up1": Detector(
         partial(dlib_hog_boxes, upsample_num_times=1), Calibration(0.0093, 0.0871, 0.9652, 0.9418)
