@@ -48,8 +48,8 @@ def _intended_use(d: dict) -> str:
         "## Intended use\n\n"
         f"Locating the {scheme['num_landmarks']} landmarks of the `{scheme['name']}` scheme (jaw line, eyebrows, "
         "nose, eyes, mouth) in faces that a face detector has found, for research, teaching, demonstrations and "
-        "as a baseline. `h3r predict` finds the faces with dlib's HOG detector, whose boxes it calibrates to "
-        f"landmark boxes{refined}.\n\n"
+        "as a baseline. `h3r predict` finds the faces with an offline face detector (BlazeFace by default), "
+        f"whose boxes it calibrates to landmark boxes{refined}.\n\n"
         "Not intended for: identifying or tracking people, surveillance, decisions about people (access, "
         "hiring, medical or legal matters), or commercial use (see Terms)."
     )
