@@ -24,6 +24,9 @@ or box), the image is skipped and the others go on; the JSON holds the images th
 ``"failed"``, those that did not), and the exit code is 1. A model that gives landmarks that are not
 finite stops the run, naming the model.
 
+Videos (a video file, or a folder of frames with ``--video``): the faces are tracked from frame to frame and
+written frame by frame; see ``h3r.cli.predict_video``.
+
 Outputs (``--json``, the overlays of ``--out``) are written atomically and never over an input or an existing
 file of another kind unless ``--force``. ``--json`` also keeps a record as the run goes, which a killed run
 is resumed from with ``--resume`` (``h3r.cli.predict_record``); SIGTERM ends a run as Ctrl-C does, with the
@@ -31,7 +34,6 @@ results written.
 """
 
 import dataclasses
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -48,10 +50,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from h3r.cli.options import check_outputs, exif_option, force_option
 from h3r.cli.predict_pose import pose_estimator, skeleton_drawer
 from h3r.cli.predict_record import RecordError, earlier_results, open_record, record_path, write_results
-from h3r.data import load_image
+from h3r.cli.predict_video import csv_path, overlay_video_path, predict_video
+from h3r.cli.running import exit_on_sigterm, naming_a_broken_model, warm_up
+from h3r.data import ImageError, load_image
+from h3r.data.video import VIDEO_SUFFIXES, Video, VideoError, example_image, example_video, open_video
 from h3r.inference.detector import CROP_MODES, LandmarkDetector, ModelOutputError, located
 from h3r.inference.face_detection import DEFAULT_DETECTOR, DETECTORS, detect_faces
 from h3r.inference.network import DecodingNetwork
+from h3r.inference.smoothing import OneEuroSettings
+from h3r.inference.tracking import TrackingSettings
 from h3r.load import load_detector, model_description, model_files
 from h3r.utils.io import atomic_path
 
@@ -81,10 +88,12 @@ class BoxFileError(ValueError):
 @click.option("--detector", "face_detector", type=click.Choice(list(DETECTORS)), default=DEFAULT_DETECTOR,
               show_default=True, help="Face detector used without --boxes (docs/results/face_detectors.md).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the overlay PNGs (<image stem>_landmarks.png), created if needed.")
+              help="Folder for the overlay PNGs (<image stem>_landmarks.png) or the overlay video "
+                   "(<video name>_landmarks.mp4), created if needed.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write boxes, landmarks (image pixels) and scores as JSON, with the images that failed; "
-                   "FILE.partial.jsonl records the images as they are done.")
+                   "FILE.partial.jsonl records the images as they are done. A video: JSON Lines, one line per "
+                   "frame as it is done, and the same as CSV in FILE.csv (with another suffix than .csv).")
 @click.option("--resume", is_flag=True,
               help="Continue the run that wrote --json (or its FILE.partial.jsonl): skip the images it did.")
 @click.option("--crop", type=click.Choice(CROP_MODES), default="exact", show_default=True,
@@ -101,20 +110,66 @@ class BoxFileError(ValueError):
               help="Faces per network call; small batches run fastest on a CPU, raise it on a GPU.")
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads of the runtime; default: its own (one per core). 1 avoids stalls on busy machines.")
+@click.option("--video", "frame_folder", is_flag=True,
+              help="Read the input folder as the frames of one video, in file-name order (video files are known "
+                   "by their suffix: mp4, avi, mov, mkv, webm, ...).")
+@click.option("--example-video", is_flag=True,
+              help="Predict the example clip: grace_hopper.jpg slowly moved, 60 frames, made once into ~/.cache/h3r.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True),
+              help="Frame rate of a folder of frames (default 30), or in place of a video file's own.")
+@click.option("--detect-every", default=TrackingSettings.detect_every, show_default=True,
+              type=click.IntRange(min=1),
+              help="Videos: run the face detector every N frames (and where a face is lost); between, each face "
+                   "is looked for in the box of its last landmarks.")
+@click.option("--smooth", is_flag=True, help="Videos: smooth each face's landmarks in time with a One Euro filter.")
+@click.option("--smooth-min-cutoff", default=OneEuroSettings.min_cutoff, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
+              help="One Euro filter: cutoff frequency (Hz) of a still face; lower smooths more and lags more.")
+@click.option("--smooth-beta", default=OneEuroSettings.beta, show_default=True, type=click.FloatRange(min=0),
+              help="One Euro filter: rise of the cutoff (Hz) per pixel/s of speed; higher lags less when moving.")
 @exif_option
 @force_option
 def predict(inputs, task, example, model_name, recursive, boxes_path, face_detector, out_dir, json_path, resume,
-            crop, flip, refine, runtime, onnx_path, batch_size, threads, exif_transpose, force):  # fmt: skip
-    """Find the landmarks of the faces in images (files, or folders of jpg/jpeg/png/bmp/ppm/webp images).
+            crop, flip, refine, runtime, onnx_path, batch_size, threads, frame_folder, example_video, fps,
+            detect_every, smooth, smooth_min_cutoff, smooth_beta, exif_transpose, force):  # fmt: skip
+    """Find the landmarks of the faces in images (files, or folders of jpg/jpeg/png/bmp/ppm/webp images),
+    or in a video (a file, or a folder of frames with --video), its faces tracked from frame to frame.
 
-    Writes an overlay PNG per image into --out and/or all results into --json, and prints a summary.
-    Outputs never overwrite an input or a file of another kind unless --force. A killed run continues
-    with the same command and --resume.
+    Images: writes an overlay PNG per image into --out and/or all results into --json, and prints a summary.
+    A killed run continues with the same command and --resume. A video: writes JSON Lines (one line per
+    frame, as they are done) to --json, the same as CSV beside it (FILE.csv), and the overlay video
+    <name>_landmarks.mp4 into --out. Outputs never overwrite an input or a file of another kind unless --force.
     """
     if example:
         inputs = (*inputs, example_image())
+    if example_video:
+        inputs = (*inputs, _example_video())
     if not inputs:
-        raise click.UsageError("give images or folders of images (or --example)")
+        raise click.UsageError("give images or folders of images (or --example), or a video (or --example-video)")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if frame_folder or any(path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES for path in inputs):
+        _check_video_options(inputs, frame_folder, task, boxes_path, resume)
+        smoothing = OneEuroSettings(smooth_min_cutoff, smooth_beta) if smooth else None
+        tracking = TrackingSettings(detect_every, smoothing=smoothing)
+        video = _open_video(inputs[0], fps, exif_transpose)
+        overlay = None if out_dir is None else overlay_video_path(video.path, out_dir)
+        inputs = [*(video.frames or [video.path]), *filter(None, (onnx_path,))]
+        outputs = {"--json": (json_path, "jsonl"), "--out": (overlay, "mp4")}
+        if json_path is not None:
+            if csv_path(json_path) == json_path:
+                raise click.BadParameter("the CSV is written beside it, FILE.csv: give another suffix",
+                                         param_hint="--json")  # fmt: skip
+            outputs["--json's CSV"] = (csv_path(json_path), "csv")
+        _check_outputs(outputs, inputs, model_name, force)
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        detector = _face_model(model_name, threads, crop, flip, refine, batch_size, exif_transpose)
+        find = _box_source(None, face_detector)
+        with _runtime(detector, runtime, onnx_path, threads) as detector:
+            predict_video(detector, video, lambda image: find(video.path, image), tracking, model=model_name,
+                          json_path=json_path, overlay=overlay, exif_transpose=exif_transpose, draw=draw_overlay)
+        return
     images, notes = expand_images(inputs, recursive)
     for note in notes:
         click.echo(f"note: {note}", err=True)
@@ -126,27 +181,67 @@ def predict(inputs, task, example, model_name, recursive, boxes_path, face_detec
     if resume and json_path is None:
         raise click.BadParameter("needs --json, the results (or record) of the run to continue", param_hint="--resume")
     overlays = overlay_paths(images, out_dir)
-    _check_outputs(json_path, overlays, [*images, *filter(None, (boxes_path, onnx_path))], model_name, force)
+    _check_outputs(_image_outputs(json_path, overlays), [*images, *filter(None, (boxes_path, onnx_path))],
+                   model_name, force)  # fmt: skip
     earlier = _earlier_results(json_path) if resume else {}
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    if threads is not None:
-        torch.set_num_threads(threads)
     run = {"images": images, "overlays": overlays, "json_path": json_path, "earlier": earlier}
     if task == "pose":
         estimator = pose_estimator(model_name, boxes_path, flip, refine or 0, batch_size, exif_transpose)
         run |= {"draw": skeleton_drawer(estimator.scheme), "kind": "people"}
         with _runtime(estimator.detector, runtime, onnx_path, threads) as detector:
             return _predict_all(detector, _box_source(boxes_path, face_detector), exif_transpose, model_name, **run)
+    detector = _face_model(model_name, threads, crop, flip, refine, batch_size, exif_transpose)
+    with _runtime(detector, runtime, onnx_path, threads) as detector:
+        _predict_all(detector, _box_source(boxes_path, face_detector), exif_transpose, model_name, **run)
+
+
+def _face_model(model: str, threads: int | None, crop: str, flip: bool | None, refine: int | None, batch_size: int,
+                exif_transpose: bool) -> LandmarkDetector:  # fmt: skip
+    """The face landmark detector of ``--model`` with the options; the model's flip test and
+    ``default_refinement`` where not given."""
     settings = {"crop": crop, "batch_size": batch_size, "exif_transpose": exif_transpose}
     settings |= {} if flip is None else {"flip": flip}
     try:
-        detector = load_detector(model_name, threads=threads, **settings)
-        detector = dataclasses.replace(detector, refine=default_refinement(model_name) if refine is None else refine)
+        detector = load_detector(model, threads=threads, **settings)
+        return dataclasses.replace(detector, refine=default_refinement(model) if refine is None else refine)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--model") from None
-    with _runtime(detector, runtime, onnx_path, threads) as detector:
-        _predict_all(detector, _box_source(boxes_path, face_detector), exif_transpose, model_name, **run)
+
+
+def _check_video_options(inputs: tuple[Path, ...], frame_folder: bool, task: str, boxes: Path | None,
+                         resume: bool) -> None:  # fmt: skip
+    """Refuse what a video run cannot do: several inputs, ``--video`` on a file that is no video, pose, box
+    files, ``--resume``."""
+    if len(inputs) != 1:
+        raise click.UsageError(f"a video is predicted on its own: give one video file (or one folder of frames "
+                               f"with --video), got {len(inputs)} inputs")  # fmt: skip
+    (path,) = inputs
+    if frame_folder and path.is_file() and path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise click.BadParameter(f"{path} is neither a folder of frames nor a video file "
+                                 f"({'/'.join(s[1:] for s in VIDEO_SUFFIXES)})", param_hint="--video")  # fmt: skip
+    if task != "face":
+        raise click.BadParameter("videos are predicted for faces only", param_hint="--task")
+    if boxes is not None:
+        raise click.BadParameter("videos find their faces with --detector and track them; --boxes serves images",
+                                 param_hint="--boxes")  # fmt: skip
+    if resume:
+        raise click.BadParameter("a video run starts over; --resume continues runs on images", param_hint="--resume")
+
+
+def _open_video(path: Path, fps: float | None, exif_transpose: bool) -> Video:
+    try:
+        return open_video(path, frame_suffixes=IMAGE_SUFFIXES, fps=fps, exif_transpose=exif_transpose)
+    except (VideoError, ImageError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _example_video() -> Path:
+    try:
+        return example_video()
+    except (OSError, VideoError) as error:
+        raise click.ClickException(f"--example-video: cannot write the example clip ({error})") from None
 
 
 def default_refinement(model: str) -> int:
@@ -158,14 +253,6 @@ def default_refinement(model: str) -> int:
     """
     description = model_description(model)
     return int(description is not None and description["preprocessing"]["box"] == "landmarks")
-
-
-def example_image() -> Path:
-    """A public-domain portrait that needs no download: ``grace_hopper.jpg`` of matplotlib's sample data (512x600,
-    U.S. Navy photograph)."""
-    from matplotlib import cbook
-
-    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
 
 
 def expand_images(inputs: tuple[Path, ...], recursive: bool = False) -> tuple[list[Path], list[str]]:
@@ -267,19 +354,22 @@ def _runtime(
         yield dataclasses.replace(detector, runner=runner, device="cpu")
 
 
-def _check_outputs(
-    json_path: Path | None, overlays: dict[Path, Path], inputs: list[Path], model: str, force: bool
-) -> None:
-    """Refuse, before any work, outputs that would overwrite an input or a file of another kind."""
+def _image_outputs(json_path: Path | None, overlays: dict[Path, Path]) -> dict[str, tuple[Path | None, str]]:
+    """The outputs of a run on images, by option: the JSON, its record and the overlays, with their kinds."""
+    outputs = {"--json": (json_path, "json")}
+    if json_path is not None:
+        outputs["--json's record"] = (record_path(json_path), "jsonl")
+    return outputs | {f"--out ({image.name})": (path, "png") for image, path in overlays.items()}
+
+
+def _check_outputs(outputs: dict[str, tuple[Path | None, str]], inputs: list[Path], model: str, force: bool) -> None:
+    """Refuse, before any work, outputs that would overwrite an input (the model's files included) or a file of
+    another kind."""
     try:
         inputs = [*inputs, *model_files(model)]
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--model") from None
-    outputs = {"--json": (json_path, "json")}
-    if json_path is not None:
-        outputs["--json's record"] = (record_path(json_path), "jsonl")
-    check_outputs({**outputs, **{f"--out ({image.name})": (path, "png") for image, path in overlays.items()}},
-                  inputs, force)  # fmt: skip
+    check_outputs(outputs, inputs, force)
 
 
 def _earlier_results(json_path: Path) -> dict[str, dict]:
@@ -287,30 +377,6 @@ def _earlier_results(json_path: Path) -> dict[str, dict]:
         return earlier_results(json_path)
     except RecordError as error:
         raise click.BadParameter(str(error), param_hint="--resume") from None
-
-
-@contextmanager
-def _exit_on_sigterm() -> Iterator[None]:
-    """SIGTERM (``kill``, ``timeout``, job schedulers) ends the run as Ctrl-C does: a ``SystemExit`` of status
-    143 (128 + 15), on the way out of which the results are written."""
-
-    def stop(signal_number, frame):
-        raise SystemExit(128 + signal_number)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _naming_a_broken_model(model: str) -> Iterator[None]:
-    """A ``ModelOutputError`` (landmarks that are not finite) becomes an error of ``--model``, which stops the run."""
-    try:
-        yield
-    except ModelOutputError as error:
-        raise click.ClickException(f"--model {model}: {error}") from None
 
 
 def _predict_all(detector: LandmarkDetector, find_boxes: BoxSource, exif_transpose: bool, model: str, *,
@@ -324,14 +390,14 @@ def _predict_all(detector: LandmarkDetector, find_boxes: BoxSource, exif_transpo
     console, errors = Console(), Console(stderr=True)
     entries, seconds = dict(earlier), 0.0
     todo = [path for path in images if str(path) not in earlier]
-    with _naming_a_broken_model(model):
-        _warm_up(detector)
+    with naming_a_broken_model(model):
+        warm_up(detector)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     record = nullcontext(lambda entry: None) if json_path is None else open_record(json_path, earlier)
     try:
         with (
-            _exit_on_sigterm(),
-            _naming_a_broken_model(model),
+            exit_on_sigterm(),
+            naming_a_broken_model(model),
             record as add,
             Progress(*columns, console=errors, transient=True) as progress,
         ):
@@ -362,13 +428,6 @@ def _predict_all(detector: LandmarkDetector, find_boxes: BoxSource, exif_transpo
     console.print(_summary(new, len(earlier), seconds, json_path, kind), markup=False, highlight=False, soft_wrap=True)
     if any("error" in entry for entry in entries.values()):
         raise click.exceptions.Exit(1)
-
-
-def _warm_up(detector: LandmarkDetector) -> None:
-    """One call on a blank crop-sized image: the first call of a network pays one-off costs (memory, kernel
-    choice; about 2 s on a CPU) that do not belong in the time per face."""
-    height, width = detector.size
-    detector.predict(np.zeros((height, width, 3), np.uint8), [[0, 0, width - 1, height - 1]])
 
 
 def _predict_one(path: Path, detector: LandmarkDetector, find_boxes: BoxSource, overlay: Path | None, draw,

@@ -44,7 +44,7 @@ estimate needs. A face keeps its box where its landmarks span no area inside the
 calibrated detector boxes 3.98 % NME, with one pass 3.79 %, the landmark boxes themselves 3.68 %.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,11 +67,12 @@ from h3r.data import (
     official_crop_rect,
     transform_points,
 )
+from h3r.inference.face_detection import DEFAULT_DETECTOR
 from h3r.inference.network import DecodingNetwork
 from h3r.inference.onnx import OnnxRunner
 from h3r.models import load_official
 
-__all__ = ["CROP_MODES", "LandmarkDetector", "ModelOutputError", "Runner", "located"]
+__all__ = ["CROP_MODES", "LandmarkDetector", "ModelOutputError", "Runner", "landmark_extent", "located"]
 
 Runner = Callable[[torch.Tensor], tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray]]
 """(N, 3, H, W) normalised float32 crops → (N, K, 2) landmarks in crop pixels and (N, K) scores, as
@@ -332,6 +333,27 @@ class LandmarkDetector:
             landmarks[chunk], scores[chunk] = self._landmarks_in_image(pixels, chunk_boxes, start, crop, flip)
         return landmarks, scores
 
+    def track(
+        self, frames: Iterable[ImageSource], *, fps: float = 30.0, face_detector: str | Callable = DEFAULT_DETECTOR,
+        **settings,
+    ) -> Iterator:  # fmt: skip
+        """The faces of a video's frames, followed from frame to frame: ``h3r.inference.tracking.track``
+        (imported at the call: that module builds on this one), whose docstring gives the arguments; yields
+        one ``h3r.inference.tracking.TrackedFrame`` per frame.
+
+        ``settings`` are those of ``h3r.inference.tracking.TrackingSettings``: ``detect_every``,
+        ``min_score``, ``min_iou`` and ``smoothing`` (``h3r.inference.smoothing.OneEuroSettings``).
+
+        Examples:
+            >>> from h3r.data.video import open_video, read_frames  # doctest: +SKIP
+            >>> video = open_video("clip.mp4")  # doctest: +SKIP
+            >>> for frame in detector.track(read_frames(video), fps=video.fps):  # doctest: +SKIP
+            ...     print(frame.index, frame.ids, frame.landmarks.shape)  # (F,) ids, (F, K, 2) image pixels
+        """
+        from h3r.inference.tracking import TrackingSettings, track
+
+        return track(self, frames, fps=fps, face_detector=face_detector, settings=TrackingSettings(**settings))
+
     def _landmarks_in_image(
         self, image: np.ndarray, boxes: np.ndarray, first: int, crop: str, flip: bool
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -409,11 +431,22 @@ def _check_refine(refine) -> None:
         raise ValueError(f"refine must be a non-negative int (refinement passes), got {refine!r}")
 
 
+def landmark_extent(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """The (4,) box x1, y1, x2, y2 spanned by a face's (K, 2) landmarks (image pixels), the crop box of a
+    model trained on landmark boxes.
+
+    Raises:
+        ValueError: where ``checked_box`` refuses the extent (not finite, no area, wholly outside the (H, W)
+            image, under a pixel).
+    """
+    return checked_box(np.concatenate([landmarks.min(axis=0), landmarks.max(axis=0)]), image_size)
+
+
 def _landmark_box(landmarks: np.ndarray, box: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-    """The (4,) box of a face's next refinement pass: the extent of its (K, 2) landmarks, or its current
-    ``box`` where ``checked_box`` refuses that extent (not finite, no area, wholly outside the (H, W) image)."""
+    """The (4,) box of a face's next refinement pass: ``landmark_extent``, or its current ``box`` where that
+    extent is refused."""
     try:
-        return checked_box(np.concatenate([landmarks.min(axis=0), landmarks.max(axis=0)]), image_size)
+        return landmark_extent(landmarks, image_size)
     except ValueError:
         return box
 

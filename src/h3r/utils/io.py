@@ -30,12 +30,23 @@ def _is_figure(head: bytes) -> bool:
     return head.startswith((b"\x89PNG\r\n\x1a\n", b"%PDF", b"%!PS")) or b"<svg" in head or head.startswith(b"<?xml")
 
 
+def _is_csv(head: bytes) -> bool:
+    """UTF-8 text whose first line holds a comma (and is no JSON)."""
+    try:
+        first = head.split(b"\n", 1)[0].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return "," in first and not _starts_json(head)
+
+
 OUTPUT_KINDS: dict[str, tuple[str, Callable[[bytes], bool]]] = {
     "json": ("a JSON file", _starts_json),
     "jsonl": ("a JSON Lines file", _starts_json),
     "png": ("a PNG image", lambda head: head.startswith(b"\x89PNG\r\n\x1a\n")),
     "figure": ("a figure (PNG, PDF, PostScript or SVG)", _is_figure),
     "onnx": ("an ONNX model", lambda head: head[:1] == b"\x08"),  # a ModelProto opens with its ir_version field
+    "csv": ("a CSV file", _is_csv),
+    "mp4": ("an MP4 video", lambda head: head[4:8] == b"ftyp"),  # the ISO media file's first box
 }
 """Output kind → (what it is, in messages; a test of a file's first bytes)."""
 
