@@ -29,7 +29,14 @@ command below can be stopped and started again at will. Two processes can share 
 (``docs/results/resolution_study.md``) and the plot (``docs/results/resolution_study.png``) are
 rebuilt from all results after every run, or alone with ``--report``.
 
-Run from the project root:  python benchmarks/resolution_study.py [--shard K/N] [--report]
+Second edition (``--edition imagenet``): the same design with the backbone started from the ImageNet
+MobileNetV2 shipped in the package (``model.init=imagenet``) and a longer budget (default 40 epochs),
+two seeds per cell; its results, table, plot and validation curves go to ``resolution_study_imagenet*``
+beside the first edition's. It trains the runs the stability benchmark needs first (``vanilla-round`` and
+``h3r`` at strides 4 and 8). Each record keeps the validation NME of every epoch, so the curves show
+whether a run had converged (flat over its last fifth).
+
+Run from the project root:  python benchmarks/resolution_study.py [--edition imagenet] [--shard K/N] [--report]
 """
 
 import argparse
@@ -45,9 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO / "configs" / "300w_subset_mobilenetv2_128.yaml"
 TRAIN_SET = "300w:{shared}/data/300w-subset"
 TEST_SET = "300w:{shared}/data/300w-private:test"
-RESULTS = REPO / "docs" / "results" / "resolution_study"
-REPORT = REPO / "docs" / "results" / "resolution_study.md"
-PLOT = REPO / "docs" / "results" / "resolution_study.png"
+DOCS = REPO / "docs" / "results"
 
 CODECS: dict[str, tuple[str, dict, str]] = {
     "vanilla-round": ("vanilla-round", {}, "auto"),
@@ -74,11 +79,37 @@ class Run:
         return f"{self.codec}_s{self.stride}_seed{self.seed}"
 
 
-def planned_runs() -> list[Run]:
-    """Every run of the study, most telling first: seed 0 at strides 16, 4, 8, then the second seeds."""
-    first = [Run(codec, stride, 0) for stride in (16, 4, 8) for codec in CODECS]
-    second = [Run(codec, stride, 1) for stride in SECOND_SEED_STRIDES for codec in CODECS]
-    return first + second
+@dataclass(frozen=True)
+class Edition:
+    name: str
+    title: str
+    init: str | None
+    epochs: int
+    second_seed_strides: tuple[int, ...]
+
+    @property
+    def stem(self) -> str:
+        return "resolution_study" if self.init is None else f"resolution_study_{self.name}"
+
+    @property
+    def results(self) -> Path:
+        return DOCS / self.stem
+
+    def planned_runs(self) -> list[Run]:
+        """Every run, most telling first: the first edition seed 0 at strides 16, 4, 8 then the second seeds;
+        the second edition first the stability benchmark's four runs, then seed 0 everywhere, then seed 1."""
+        if self.init is None:
+            first = [Run(codec, stride, 0) for stride in (16, 4, 8) for codec in CODECS]
+            return first + [Run(codec, stride, 1) for stride in self.second_seed_strides for codec in CODECS]
+        stability = [Run(codec, stride, 0) for stride in (4, 8) for codec in ("vanilla-round", "h3r")]
+        rest = [Run(codec, stride, seed) for seed in (0, 1) for stride in (16, 4, 8) for codec in CODECS]
+        return stability + [run for run in rest if run not in stability]
+
+
+EDITIONS = {
+    "random": Edition("random", "from random weights", None, 15, SECOND_SEED_STRIDES),
+    "imagenet": Edition("imagenet", "from ImageNet weights", "imagenet", 40, STRIDES),
+}
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -92,8 +123,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def run_config(run: Run, epochs: int, run_root: Path, shared: Path):
-    """The study's TrainConfig of ``run``: the base config with the run's stride, codec, seed and budget."""
+def run_config(run: Run, epochs: int, run_root: Path, shared: Path, init: str | None = None):
+    """The study's TrainConfig of ``run``: the base config with the run's stride, codec, seed, budget and
+    backbone initialisation (None: random weights)."""
     from h3r.engine.config import load_config
 
     codec, settings, loss = CODECS[run.codec]
@@ -109,11 +141,12 @@ def run_config(run: Run, epochs: int, run_root: Path, shared: Path):
             f"loss={loss}",
             f"optim.epochs={epochs}",
             "data.workers=0",
+            *([f"model.init={init}"] if init else []),
         ],
     )
 
 
-def train_and_score(run: Run, epochs: int, run_root: Path, shared: Path) -> dict:
+def train_and_score(run: Run, epochs: int, run_root: Path, shared: Path, edition: Edition) -> dict:
     """Train ``run`` (resuming an interrupted one), score its final weights, return the result record."""
     import torch
 
@@ -123,7 +156,7 @@ def train_and_score(run: Run, epochs: int, run_root: Path, shared: Path) -> dict
     from h3r.load import load_detector
     from h3r.models import count_macs, count_parameters
 
-    config = run_config(run, epochs, run_root, shared)
+    config = run_config(run, epochs, run_root, shared, edition.init)
     run_dir = Path(config.output_dir)
     resume = (run_dir / "last.ckpt").is_file()
     result = train(config, resume=resume, force=not resume)
@@ -145,7 +178,9 @@ def train_and_score(run: Run, epochs: int, run_root: Path, shared: Path) -> dict
         "stride": run.stride,
         "heatmap": INPUT_SIZE // run.stride,
         "seed": run.seed,
+        "init": edition.init or "random",
         "epochs": result.epochs,
+        "val_nme_per_epoch": [row["val_nme"] for row in result.history],
         "macs": count_macs(result.model, INPUT_SIZE),
         "parameters": count_parameters(result.model),
         **{
@@ -155,12 +190,13 @@ def train_and_score(run: Run, epochs: int, run_root: Path, shared: Path) -> dict
         "train_seconds": sum(row["seconds"] for row in result.history),
         "machine": describe_machine(),
         "date": datetime.date.today().isoformat(),
-        "command": "python benchmarks/resolution_study.py",
+        "command": "python benchmarks/resolution_study.py"
+        + ("" if edition.init is None else f" --edition {edition.name}"),
     }
 
 
-def load_results() -> list[dict]:
-    return [json.loads(path.read_text()) for path in sorted(RESULTS.glob("*.json"))]
+def load_results(edition: Edition) -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted(edition.results.glob("*.json"))]
 
 
 def summarize(results: list[dict]) -> dict[tuple[str, int], dict]:
@@ -202,7 +238,7 @@ def markdown_table(summary: dict[tuple[str, int], dict]) -> str:
     return "\n".join(lines).replace("%", " %")
 
 
-def plot(results: list[dict], path: Path) -> None:
+def plot(results: list[dict], path: Path, edition: Edition) -> None:
     """NME against heatmap stride per codec, validation and test side by side; dots are single seeds."""
     import matplotlib
 
@@ -231,34 +267,86 @@ def plot(results: list[dict], path: Path) -> None:
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("NME (%, outer eye corners)")
     axes[0].legend()
-    figure.suptitle(f"MobileNetV2 at {INPUT_SIZE} px, 300-W training subset, equal budget per run")
+    figure.suptitle(f"MobileNetV2 at {INPUT_SIZE} px {edition.title}, 300-W training subset, equal budget per run")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
 
 
-def write_report(results: list[dict]) -> str:
+def converged(curve: list[float]) -> bool:
+    """Whether a validation NME curve is flat over its last fifth: its range there is under 2 % of its end."""
+    tail = curve[-max(2, len(curve) // 5) :]
+    return max(tail) - min(tail) < 0.02 * curve[-1]
+
+
+def plot_curves(results: list[dict], path: Path) -> None:
+    """Validation NME per epoch of every run that recorded it, one panel per stride, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(STRIDES), figsize=(5 * len(STRIDES), 4), sharey=True)
+    colors = dict(zip(CODECS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for axis, stride in zip(axes, STRIDES):
+        for record in results:
+            if record["stride"] == stride and "val_nme_per_epoch" in record:
+                curve = 100 * np.array(record["val_nme_per_epoch"])
+                axis.plot(
+                    np.arange(1, len(curve) + 1), curve, color=colors[record["codec"]],
+                    linestyle="-" if record["seed"] == 0 else "--",
+                    label=record["codec"] if record["seed"] == 0 else None,
+                )
+        axis.set_yscale("log")
+        axis.set_title(f"stride {stride} ({INPUT_SIZE // stride}²)")
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("validation NME (%, log scale)")
+    axes[0].legend()
+    figure.suptitle("validation NME per epoch (solid: seed 0, dashed: seed 1)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_report(results: list[dict], edition: Edition) -> str:
     table = markdown_table(summarize(results))
-    REPORT.write_text(
-        "# Heatmap resolution study\n\n"
-        f"{len(results)} of {len(planned_runs())} runs done; rerun with `python benchmarks/resolution_study.py`. "
+    command = "python benchmarks/resolution_study.py" + ("" if edition.init is None else f" --edition {edition.name}")
+    curves = [record for record in results if "val_nme_per_epoch" in record]
+    flat = [record["run"] for record in curves if converged(record["val_nme_per_epoch"])]
+    text = (
+        f"# Heatmap resolution study, {edition.title}\n\n"
+        f"{len(results)} of {len(edition.planned_runs())} runs done; rerun with `{command}`. "
         "Mean over seeds; ± is half the range between the two seeds where there are two.\n\n"
         f"{table}\n"
     )
+    if curves:
+        text += (
+            f"\nConverged (validation NME within 2 % of its last value over the last fifth of training): "
+            f"{len(flat)} of {len(curves)} runs"
+            + (f"; not: {', '.join(sorted({r['run'] for r in curves} - set(flat)))}" if len(flat) < len(curves) else "")
+            + f". Curves: `{edition.stem}_curves.png`.\n"
+        )
+        plot_curves(curves, DOCS / f"{edition.stem}_curves.png")
+    (DOCS / f"{edition.stem}.md").write_text(text)
     if results:
-        plot(results, PLOT)
+        plot(results, DOCS / f"{edition.stem}.png", edition)
     return table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=15, help="training budget of every run")
+    parser.add_argument("--edition", choices=EDITIONS, default="random", help="backbone initialisation")
+    parser.add_argument("--epochs", type=int, help="training budget of every run (default: the edition's)")
     parser.add_argument("--shard", type=parse_shard, default=(1, 1), help="K/N: take every Nth missing run")
     parser.add_argument("--report", action="store_true", help="only rebuild the table and plot")
-    parser.add_argument("--runs", default="runs/resolution_study", help="folder of the training runs")
+    parser.add_argument("--runs", help="folder of the training runs (default: runs/<the edition's name>)")
     parser.add_argument("--shared", default=str(REPO.parent / "shared"), help="the shared data folder")
     args = parser.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    edition = EDITIONS[args.edition]
+    epochs = args.epochs or edition.epochs
+    run_root = REPO / (args.runs or f"runs/{edition.stem}")
+    edition.results.mkdir(parents=True, exist_ok=True)
     if not args.report:
         from h3r.utils.malloc import tune_allocator
 
@@ -266,20 +354,20 @@ def main() -> None:
         shared = Path(args.shared)
         if not (shared / "data" / "300w-subset").is_dir():
             parser.error(f"{shared}/data/300w-subset not found: the study needs the shared data (--shared)")
-        done = {path.stem for path in RESULTS.glob("*.json")}
-        missing = [run for run in planned_runs() if run.name not in done]
+        done = {path.stem for path in edition.results.glob("*.json")}
+        missing = [run for run in edition.planned_runs() if run.name not in done]
         index, count = args.shard
         for run in missing[index - 1 :: count]:
-            if (RESULTS / f"{run.name}.json").is_file():  # finished by another shard meanwhile
+            if (edition.results / f"{run.name}.json").is_file():  # finished by another shard meanwhile
                 continue
-            print(f"=== {run.name} ({args.epochs} epochs)", flush=True)
-            record = train_and_score(run, args.epochs, REPO / args.runs, shared)
-            if record["epochs"] != args.epochs:
-                raise SystemExit(f"{run.name}: trained {record['epochs']} epochs, expected {args.epochs}")
-            (RESULTS / f"{run.name}.json").write_text(json.dumps(record, indent=1))
+            print(f"=== {run.name} ({epochs} epochs, {edition.title})", flush=True)
+            record = train_and_score(run, epochs, run_root, shared, edition)
+            if record["epochs"] != epochs:
+                raise SystemExit(f"{run.name}: trained {record['epochs']} epochs, expected {epochs}")
+            (edition.results / f"{run.name}.json").write_text(json.dumps(record, indent=1))
             print(f"{run.name}: val NME {record['val']['nme']:.2%}, test NME {record['test']['nme']:.2%}")
-            write_report(load_results())
-    print(write_report(load_results()))
+            write_report(load_results(edition), edition)
+    print(write_report(load_results(edition), edition))
 
 
 if __name__ == "__main__":

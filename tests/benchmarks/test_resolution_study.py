@@ -10,9 +10,33 @@ import resolution_study  # noqa: E402
 
 
 def test_every_codec_runs_at_every_stride_and_twice_at_strides_4_and_16():
-    runs = resolution_study.planned_runs()
+    runs = resolution_study.EDITIONS["random"].planned_runs()
     assert len({run.name for run in runs}) == len(runs) == 6 * 3 + 6 * 2
     assert {run.stride for run in runs if run.seed == 1} == {4, 16}
+
+
+def test_the_imagenet_edition_runs_every_cell_twice_and_the_stability_runs_first():
+    runs = resolution_study.EDITIONS["imagenet"].planned_runs()
+    assert len({run.name for run in runs}) == len(runs) == 6 * 3 * 2
+    assert {(run.codec, run.stride) for run in runs[:4]} == {
+        (codec, stride) for codec in ("vanilla-round", "h3r") for stride in (4, 8)
+    }
+    assert {run.seed for run in runs[:4]} == {0}
+
+
+def test_the_imagenet_edition_starts_the_backbone_from_imagenet(tmp_path):
+    run = resolution_study.Run("h3r", 16, 0)
+    assert resolution_study.run_config(run, 3, tmp_path, tmp_path / "shared").model.init is None
+    config = resolution_study.run_config(run, 3, tmp_path, tmp_path / "shared", init="imagenet")
+    assert config.model.init == "imagenet"
+
+
+@pytest.mark.parametrize(("curve", "flat"), [
+    ([0.3, 0.1, 0.06, 0.05, 0.0501, 0.0500, 0.0499, 0.05, 0.0501, 0.05], True),
+    ([0.3, 0.2, 0.15, 0.12, 0.1, 0.09, 0.08, 0.07, 0.065, 0.06], False),
+])  # fmt: skip
+def test_a_run_has_converged_when_its_last_fifth_is_flat(curve, flat):
+    assert resolution_study.converged(curve) is flat
 
 
 @pytest.mark.parametrize(("name", "head", "loss"), [
