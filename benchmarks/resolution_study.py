@@ -52,6 +52,13 @@ REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO / "configs" / "300w_subset_mobilenetv2_128.yaml"
 TRAIN_SET = "300w:{shared}/data/300w-subset"
 TEST_SET = "300w:{shared}/data/300w-private:test"
+WILD_SETS = {
+    "wflw": ("wflw-68:{shared}/data/wflw-test-half:test", "landmarks"),
+    "mtfl": ("mtfl:{shared}/data/mtfl-5pt:test", "dataset"),
+}
+"""The second edition's in-the-wild sets: part → (dataset, crop box). WFLW's 139 faces on their 68 points'
+box (the study's training protocol); MTFL's 2,995 AFLW faces (5 points, scored through 300w-68 → mtfl-5)
+on their crop, the only box they have."""
 DOCS = REPO / "docs" / "results"
 
 CODECS: dict[str, tuple[str, dict, str]] = {
@@ -168,6 +175,8 @@ def train_and_score(run: Run, epochs: int, run_root: Path, shared: Path, edition
         part: evaluate_detector(detector, faces, box="landmarks", flip=True).report
         for part, faces in (("val", val_faces), ("test", test_faces))
     }
+    if edition.init is not None:
+        scores |= wild_scores(run_dir, shared)
     codec, settings, _ = CODECS[run.codec]
     return {
         "run": run.name,
@@ -183,16 +192,45 @@ def train_and_score(run: Run, epochs: int, run_root: Path, shared: Path, edition
         "val_nme_per_epoch": [row["val_nme"] for row in result.history],
         "macs": count_macs(result.model, INPUT_SIZE),
         "parameters": count_parameters(result.model),
-        **{
-            part: {key: report[key] for key in ("n", "nme", "fr@0.10", "auc@0.10")}
-            for part, report in scores.items()
-        },
+        **{part: summary_of(report) for part, report in scores.items()},
         "train_seconds": sum(row["seconds"] for row in result.history),
         "machine": describe_machine(),
         "date": datetime.date.today().isoformat(),
         "command": "python benchmarks/resolution_study.py"
         + ("" if edition.init is None else f" --edition {edition.name}"),
     }
+
+
+def summary_of(report: dict) -> dict:
+    return {key: report[key] for key in ("n", "nme", "fr@0.10", "auc@0.10")}
+
+
+def wild_scores(run_dir: Path, shared: Path) -> dict[str, dict]:
+    """Part → the evaluation report of ``run_dir``'s final weights on each of ``WILD_SETS`` (flip test)."""
+    import torch
+
+    from h3r.data.datasets import read_dataset
+    from h3r.engine.evaluate import evaluate_detector
+    from h3r.load import load_detector
+
+    torch.set_num_threads(1)
+    detector = load_detector(run_dir / "last.ckpt")
+    return {
+        part: evaluate_detector(detector, read_dataset(spec.format(shared=shared)), box=box, flip=True).report
+        for part, (spec, box) in WILD_SETS.items()
+    }
+
+
+def add_wild_scores(edition: Edition, run_root: Path, shared: Path) -> None:
+    """Score the finished runs whose records lack an in-the-wild set (recorded before it was added)."""
+    for path in sorted(edition.results.glob("*.json")):
+        record = json.loads(path.read_text())
+        run_dir = run_root / record["run"]
+        if set(WILD_SETS) <= set(record) or not (run_dir / "last.ckpt").is_file():
+            continue
+        print(f"scoring {record['run']} on {', '.join(WILD_SETS)}", flush=True)
+        record |= {part: summary_of(report) for part, report in wild_scores(run_dir, shared).items()}
+        path.write_text(json.dumps(record, indent=1))
 
 
 def load_results(edition: Edition) -> list[dict]:
@@ -207,7 +245,7 @@ def summarize(results: list[dict]) -> dict[tuple[str, int], dict]:
     summary = {}
     for key, records in groups.items():
         row = {"seeds": len(records), "macs": records[0]["macs"]}
-        for part in ("val", "test"):
+        for part in [part for part in ("val", "test", *WILD_SETS) if all(part in r for r in records)]:
             for metric in ("nme", "fr@0.10"):
                 values = np.array([record[part][metric] for record in records])
                 row[f"{part}_{metric}"] = values.mean()
@@ -236,6 +274,38 @@ def markdown_table(summary: dict[tuple[str, int], dict]) -> str:
     macs = [next((row["macs"] for (_, s), row in summary.items() if s == stride), None) for stride in STRIDES]
     lines.append("| MACs | " + " | ".join(f"{m / 1e9:.3f} G | " if m else "– | " for m in macs) + "|")
     return "\n".join(lines).replace("%", " %")
+
+
+def wild_table(summary: dict[tuple[str, int], dict]) -> str:
+    """NME on the in-the-wild sets: one row per codec, per stride WFLW and MTFL NME (percent)."""
+    header = "| codec | " + " | ".join(
+        f"stride {stride} WFLW half (139) | MTFL test (2,995)" for stride in STRIDES
+    ) + " |"
+    lines = [header, "|---|" + "---|---|" * len(STRIDES)]
+    for codec in CODECS:
+        cells = []
+        for stride in STRIDES:
+            row = summary.get((codec, stride), {})
+            cells += [f"{row[f'{part}_nme']:.2%}" if f"{part}_nme" in row else "–" for part in WILD_SETS]
+        lines.append(f"| {codec} | " + " | ".join(cells) + " |")
+    return "\n".join(lines).replace("%", " %")
+
+
+def growth_claim(summary: dict[tuple[str, int], dict], part: str = "test") -> str | None:
+    """The claim under test, in words: ``h3r``'s NME growth from stride 4 to 16 against a third of
+    ``vanilla-round``'s; None until the four cells exist."""
+    keys = [(codec, stride) for codec in ("h3r", "vanilla-round") for stride in (4, 16)]
+    if not all(key in summary for key in keys):
+        return None
+    h3r, vanilla = (
+        summary[codec, 16][f"{part}_nme"] - summary[codec, 4][f"{part}_nme"] for codec in ("h3r", "vanilla-round")
+    )
+    holds = h3r < vanilla / 3
+    return (
+        f"Claim ({part} NME, stride 4 → 16): h3r grows by {100 * h3r:+.2f} points, vanilla-round by "
+        f"{100 * vanilla:+.2f}; a third of that is {100 * vanilla / 3:+.2f}, so the claim "
+        + ("holds." if holds else "does not hold.")
+    )
 
 
 def plot(results: list[dict], path: Path, edition: Edition) -> None:
@@ -310,7 +380,8 @@ def plot_curves(results: list[dict], path: Path) -> None:
 
 
 def write_report(results: list[dict], edition: Edition) -> str:
-    table = markdown_table(summarize(results))
+    summary = summarize(results)
+    table = markdown_table(summary)
     command = "python benchmarks/resolution_study.py" + ("" if edition.init is None else f" --edition {edition.name}")
     curves = [record for record in results if "val_nme_per_epoch" in record]
     flat = [record["run"] for record in curves if converged(record["val_nme_per_epoch"])]
@@ -320,6 +391,15 @@ def write_report(results: list[dict], edition: Edition) -> str:
         "Mean over seeds; ± is half the range between the two seeds where there are two.\n\n"
         f"{table}\n"
     )
+    claims = [claim for part in ("val", "test") if (claim := growth_claim(summary, part))]
+    if claims:
+        text += "\n" + "\n".join(f"- {claim}" for claim in claims) + "\n"
+    if any(part in record for record in results for part in WILD_SETS):
+        text += (
+            "\nIn the wild (final weights, flip test): WFLW test half on its 68-point lines and landmark boxes, "
+            "MTFL's AFLW test faces on their crops (68 points converted to MTFL's 5).\n\n"
+            f"{wild_table(summary)}\n"
+        )
     if curves:
         text += (
             f"\nConverged (validation NME within 2 % of its last value over the last fifth of training): "
@@ -340,6 +420,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="training budget of every run (default: the edition's)")
     parser.add_argument("--shard", type=parse_shard, default=(1, 1), help="K/N: take every Nth missing run")
     parser.add_argument("--report", action="store_true", help="only rebuild the table and plot")
+    parser.add_argument(
+        "--rescore", action="store_true", help="only add the in-the-wild scores that finished runs lack"
+    )
     parser.add_argument("--runs", help="folder of the training runs (default: runs/<the edition's name>)")
     parser.add_argument("--shared", default=str(REPO.parent / "shared"), help="the shared data folder")
     args = parser.parse_args()
@@ -354,6 +437,10 @@ def main() -> None:
         shared = Path(args.shared)
         if not (shared / "data" / "300w-subset").is_dir():
             parser.error(f"{shared}/data/300w-subset not found: the study needs the shared data (--shared)")
+        if args.rescore:
+            add_wild_scores(edition, run_root, shared)
+            print(write_report(load_results(edition), edition))
+            return
         done = {path.stem for path in edition.results.glob("*.json")}
         missing = [run for run in edition.planned_runs() if run.name not in done]
         index, count = args.shard

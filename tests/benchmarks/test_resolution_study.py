@@ -61,3 +61,19 @@ def test_the_table_has_a_row_per_codec_and_dashes_for_missing_runs():
     assert set(rows) == {*resolution_study.CODECS, "MACs"}
     assert "6.70 % ±0.01 % / 4.5 %" in rows["h3r"] and "8.94 % ±0.00 % / 26.9 %" in rows["h3r"]
     assert rows["dark"].count("–") == 6
+
+
+def _record(codec, stride, test_nme):
+    return {"codec": codec, "stride": stride, "macs": 1e8, "val": {"nme": test_nme, "fr@0.10": 0.0},
+            "test": {"nme": test_nme, "fr@0.10": 0.0}}
+
+
+@pytest.mark.parametrize(("h3r_growth", "holds"), [(0.004, True), (0.006, False)])
+def test_the_claim_compares_h3rs_growth_with_a_third_of_vanilla_rounds(h3r_growth, holds):
+    summary = resolution_study.summarize([
+        _record("vanilla-round", 4, 0.05), _record("vanilla-round", 16, 0.065),
+        _record("h3r", 4, 0.05), _record("h3r", 16, 0.05 + h3r_growth),
+    ])  # fmt: skip
+    claim = resolution_study.growth_claim(summary)
+    assert claim.endswith("holds.") is holds and "+1.50" in claim
+    assert resolution_study.growth_claim(resolution_study.summarize([_record("h3r", 4, 0.05)])) is None
