@@ -333,10 +333,12 @@ def _footprint(
     if (first <= final).all():
         start, stop = (first - lo) // factor, (final - lo) // factor + 1  # the blocks they fall in
         inside = image[first[1] : final[1] + 1, first[0] : final[0] + 1]
-        for axis, xy in ((1, 0), (0, 1)):  # sum the blocks' columns, then their rows
-            edges = lo[xy] + np.arange(start[xy] + 1, stop[xy]) * factor - first[xy]  # block starts in `inside`
-            inside = np.add.reduceat(inside, np.concatenate([[0], edges]), axis=axis, dtype=np.float64)
-        region[start[1] : stop[1], start[0] : stop[0]] = inside / factor**2
+        if factor > 1:  # blocks of one pixel are the pixels: no summing (it was a third of training's loading)
+            for axis, xy in ((1, 0), (0, 1)):  # sum the blocks' columns, then their rows
+                edges = lo[xy] + np.arange(start[xy] + 1, stop[xy]) * factor - first[xy]  # block starts in `inside`
+                inside = np.add.reduceat(inside, np.concatenate([[0], edges]), axis=axis, dtype=np.float64)
+            inside = inside / factor**2
+        region[start[1] : stop[1], start[0] : stop[0]] = inside
     to_image = compose(scale_matrix(factor), translation_matrix(lo + (factor - 1) / 2))
     return to_image, region
 
