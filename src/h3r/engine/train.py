@@ -227,6 +227,7 @@ def train(
                     bar.update(task, loss=value)
                     tensorboard.log_metrics({"train/loss": value, "train/lr": scheduler.get_last_lr()[0]}, global_step)
                 bar.advance(task)
+        train_seconds = time.perf_counter() - started
         train_loss = _finite_loss(fabric.all_reduce(loss_sum / steps_per_epoch, reduce_op="mean"), epoch, step)
         scores, val_loss = validate(fabric, model, val_loader, criterion, codec, val_faces, memory_format)
 
@@ -237,6 +238,7 @@ def train(
             "val_loss": val_loss,
             **{f"val_{key}": value for key, value in scores.items() if isinstance(value, float)},
             "seconds": time.perf_counter() - started,
+            "train_images_per_s": steps_per_epoch * config.optim.batch_size * fabric.world_size / train_seconds,
         }
         progress["history"].append(row)
         value = row[f"val_{metric.key}"]
@@ -253,7 +255,8 @@ def train(
             copy_atomically(run_dir / "last.ckpt", run_dir / "best.ckpt")
         say(
             f"epoch {epoch + 1}/{config.optim.epochs}: train loss {train_loss:.4g}, val loss {val_loss:.4g}, "
-            f"val {metric.label} {value:.4%}{' (best)' if is_best else ''}, {row['seconds']:.1f} s"
+            f"val {metric.label} {value:.4%}{' (best)' if is_best else ''}, {row['seconds']:.1f} s "
+            f"({row['train_images_per_s']:.1f} training images/s)"
         )
 
     for logger in (tensorboard, csv):
