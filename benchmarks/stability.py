@@ -28,8 +28,11 @@ Rows:
     - the authors' released WFLW MobileNetV2 models (``--official``: input sizes; flip test, top-9), their 98
       points brought to 68 (``h3r.data.datasets.conversion``), the largest also decoded by argmax;
     - dlib's ERT shape predictor (``shape_predictor_68_face_landmarks.dat``), whose points are whole pixels;
-    - ``--model NAME=PATH`` (repeatable): any model ``h3r.load`` reads, with its own decoding; e.g. the
-      resolution study's ``vanilla-round`` and ``h3r`` runs at strides 4 and 8.
+    - ``--study RUNS`` (e.g. ``runs/resolution_study_imagenet``): the resolution study's ``vanilla-round`` and
+      ``h3r`` runs at strides 4 and 8 (seed 0, final weights; ``python benchmarks/resolution_study.py
+      --edition imagenet`` trains them first), each with its own decoding: the same network, data and
+      budget, only the codec differs. A verdict line per stride compares their jitter;
+    - ``--model NAME=PATH`` (repeatable): any model ``h3r.load`` reads, with its own decoding.
 Each row also through a One Euro filter (``h3r.inference.smoothing``, min_cutoff 1 Hz, beta 0.1 per pixel,
 the clip taken at 30 frames per second), run over its trajectory after the fact.
 
@@ -42,7 +45,7 @@ Metrics per row, over the clips' frames and 68 points (e = prediction - truth, a
     - NME: the mean over frames and clips of each frame's NME (outer eye corners).
 
 Run: python benchmarks/stability.py [--limit 20] [--frames 40] [--sets 300w wflw] [--official 128 256]
-                                    [--model NAME=PATH ...] [--json docs/results/stability.json]
+                                    [--study RUNS] [--model NAME=PATH ...] [--json docs/results/stability.json]
                                     [--markdown docs/results/stability.md] [--plot docs/results/stability_trajectory.png]
 """
 
@@ -94,7 +97,10 @@ FPS = 30.0
 WINDOW = 1.6  # frame side over the landmark box's longer side
 SMOOTHING = OneEuroSettings()
 PLOT_POINT = 45  # the outer corner of the eye on the image's right: the drift and the zoom add up there
-PLOT_ROWS = ("face68", "face68, argmax", "dlib ERT")
+PLOT_ROWS = ("face68", "h3r s4", "vanilla-round s4", "dlib ERT")
+"""The plot's rows: truth, h3r, vanilla-round, dlib; without ``--study``, face68 decoded by argmax stands in
+for the two study rows."""
+STUDY_CODECS, STUDY_STRIDES = ("vanilla-round", "h3r"), (4, 8)
 IBUG_68 = get_scheme("300w-68")
 
 Method = Callable[[list[np.ndarray], np.ndarray], dict[str, np.ndarray]]
@@ -216,6 +222,23 @@ class DlibMethod:
         rect = box_to_rect(detections[hit] if hit is not None else uncalibrated(box, DLIB))
         shapes = [self.predictor(frame, rect) for frame in frames]
         return {"dlib ERT": np.array([[(p.x, p.y) for p in shape.parts()] for shape in shapes], np.float64)}
+
+
+def study_models(runs: Path) -> list[str]:
+    """``--model``-style ``NAME=PATH`` items of the resolution study's runs in ``runs`` (see the docstring).
+
+    Raises:
+        SystemExit: a run that is missing or unfinished, with the command that trains it.
+    """
+    items = []
+    for stride in STUDY_STRIDES:
+        for codec in STUDY_CODECS:
+            checkpoint = runs / f"{codec}_s{stride}_seed0" / "last.ckpt"
+            if not checkpoint.is_file():
+                raise SystemExit(f"--study: {checkpoint} not found; train it with "
+                                 "python benchmarks/resolution_study.py --edition imagenet")  # fmt: skip
+            items.append(f"{codec} s{stride}={checkpoint}")
+    return items
 
 
 def methods(official: list[int], extra: list[str], threads: int) -> tuple[list[Method], DlibMethod]:
@@ -344,12 +367,31 @@ def verdict(title: str, results: list[dict]) -> str:
             f"clip by clip, the median ratio is {per_clip:.2f}")
 
 
+def codec_verdicts(title: str, results: list[dict]) -> list[str]:
+    """The issue's target for the study's runs on one section: ``h3r``'s jitter below ``vanilla-round``'s at
+    each stride, in words; none without ``--study``."""
+    by_name = {result["method"]: result for result in results}
+    lines = []
+    for stride in STUDY_STRIDES:
+        h3r, vanilla = by_name.get(f"h3r s{stride}"), by_name.get(f"vanilla-round s{stride}")
+        if h3r is None or vanilla is None:
+            continue
+        lines.append(
+            f"{title}, stride {stride}: h3r's jitter {100 * h3r['jitter_iod']:.3f} % IOD (NME "
+            f"{100 * h3r['nme']:.2f} %) against vanilla-round's {100 * vanilla['jitter_iod']:.3f} % (NME "
+            f"{100 * vanilla['nme']:.2f} %): {h3r['jitter_iod'] / vanilla['jitter_iod']:.2f} x, target (below) "
+            + ("met" if h3r["jitter_iod"] < vanilla["jitter_iod"] else "missed")
+        )
+    return lines
+
+
 def plot_trajectory(truth: np.ndarray, trajectories: dict[str, np.ndarray], title: str, path: Path) -> None:
     """x of landmark ``PLOT_POINT`` over the frames of one clip: the truth and ``PLOT_ROWS``, and their errors."""
     frames = np.arange(len(truth))
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6), sharex=True, height_ratios=(3, 2))
     top.plot(frames, truth[:, PLOT_POINT, 0], color="black", linewidth=2.5, label="truth")
-    for name, style in zip(PLOT_ROWS, ("-o", "-s", "-^")):
+    rows = PLOT_ROWS if all(row in trajectories for row in PLOT_ROWS) else ("face68", "face68, argmax", "dlib ERT")
+    for name, style in zip(rows, ("-o", "-s", "-^", "-v")):
         x = trajectories[name][:, PLOT_POINT, 0]
         top.plot(frames, x, style, markersize=3, linewidth=1, label=name)
         bottom.plot(frames, x - truth[:, PLOT_POINT, 0], style, markersize=3, linewidth=1, label=name)
@@ -372,6 +414,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--noise", type=float, default=2.0, help="sensor noise sigma, grey levels (default 2)")
     parser.add_argument("--official", nargs="*", type=int, default=[256, 128], choices=(128, 160, 256),
                         help="input sizes of the authors' WFLW models to run (default 256 128; none: --official)")
+    parser.add_argument("--study", type=Path, metavar="RUNS",
+                        help="the resolution study's run folder: its vanilla-round and h3r rows at strides 4, 8")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                         help="an extra row: any model h3r.load reads (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
@@ -386,12 +430,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     console = Console()
     console.width = max(console.width, 130)
-    rows, dlib_rows = methods(args.official, args.model, args.threads)
+    rows, dlib_rows = methods(args.official, (study_models(args.study) if args.study else []) + args.model,
+                              args.threads)
     machine = f"{describe_machine()}; dlib {dlib.__version__}"
     console.print(f"{args.limit} faces per set, {args.frames} frames per clip, noise sigma {args.noise}, "
                   f"One Euro {SMOOTHING} at {FPS:g} fps\nmachine: {machine}")  # fmt: skip
     report = {"settings": {**{k: v for k, v in vars(args).items() if k in ("sets", "limit", "frames", "noise",
                                                                           "official", "model", "seed", "threads")},
+                           "study": str(args.study) if args.study else None,
                            "smoothing": dataclasses.asdict(SMOOTHING), "fps": FPS, "machine": machine}}  # fmt: skip
     sections, notes, all_truths, all_trajectories = [], [], [], {}
     for name in args.sets:
@@ -417,7 +463,8 @@ def main(argv: list[str] | None = None) -> None:
         report["all"] = {"results": sections[-1][1]}
     for title, results in sections:
         console.print(table(title, results))
-    lines = [*notes, *(verdict(*section) for section in sections)]
+    lines = [*notes, *(verdict(*section) for section in sections),
+             *(line for section in sections for line in codec_verdicts(*section))]
     console.print("\n".join(lines))
     load = os.getloadavg()[0]
     report["verdict"] = lines

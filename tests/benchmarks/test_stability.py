@@ -74,3 +74,23 @@ def test_a_short_run_writes_the_table_json_and_plot(tmp_path):
     assert rows == ["face68", "face68, argmax", "face68, tracked", "face68, tracked, new box every frame", "dlib ERT"]
     assert all(result["jitter_px"] >= 0 and 0 < result["nme"] < 1 for result in report["300w"]["results"])
     assert plot.stat().st_size > 0 and "| face68, argmax |" in table.read_text()
+
+
+def test_the_codec_verdict_compares_h3r_with_vanilla_round_at_each_stride():
+    results = [{"method": name, "jitter_iod": jitter, "nme": 0.05} for name, jitter in
+               (("h3r s4", 0.004), ("vanilla-round s4", 0.01), ("h3r s8", 0.012), ("vanilla-round s8", 0.01))]
+    lines = stability.codec_verdicts("300w", results)
+    assert len(lines) == 2 and lines[0].endswith("0.40 x, target (below) met") and lines[1].endswith("missed")
+    assert stability.codec_verdicts("300w", results[:1]) == []
+
+
+def test_the_study_rows_need_the_studys_runs(tmp_path):
+    for codec in ("vanilla-round", "h3r"):
+        for stride in (4, 8):
+            (tmp_path / f"{codec}_s{stride}_seed0").mkdir()
+            (tmp_path / f"{codec}_s{stride}_seed0" / "last.ckpt").touch()
+    items = stability.study_models(tmp_path)
+    assert items[0] == f"vanilla-round s4={tmp_path / 'vanilla-round_s4_seed0' / 'last.ckpt'}" and len(items) == 4
+    (tmp_path / "h3r_s8_seed0" / "last.ckpt").unlink()
+    with pytest.raises(SystemExit, match="h3r_s8_seed0.*resolution_study.py --edition imagenet"):
+        stability.study_models(tmp_path)
