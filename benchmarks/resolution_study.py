@@ -355,6 +355,7 @@ def plot_curves(results: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     figure, axes = plt.subplots(1, len(STRIDES), figsize=(5 * len(STRIDES), 4), sharey=True)
     colors = dict(zip(CODECS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
@@ -368,6 +369,8 @@ def plot_curves(results: list[dict], path: Path) -> None:
                     label=record["codec"] if record["seed"] == 0 else None,
                 )
         axis.set_yscale("log")
+        axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         axis.set_title(f"stride {stride} ({INPUT_SIZE // stride}²)")
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3, which="both")
