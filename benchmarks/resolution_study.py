@@ -42,6 +42,7 @@ Run from the project root:  python benchmarks/resolution_study.py [--edition ima
 import argparse
 import datetime
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -254,23 +255,32 @@ def summarize(results: list[dict]) -> dict[tuple[str, int], dict]:
     return summary
 
 
+def codec_rows(summary: dict[tuple[str, int], dict], header: Callable[[int], str], cells) -> list[str]:
+    """Markdown lines of a table with one row per codec and two columns per stride: ``header(stride)`` names a
+    stride's two columns, ``cells(row)`` fills them from its summary row (None where the cell has no run)."""
+    lines = ["| codec | " + " | ".join(header(stride) for stride in STRIDES) + " |"]
+    lines.append("|---|" + "---|---|" * len(STRIDES))
+    for codec in CODECS:
+        row_cells = [cell for stride in STRIDES for cell in cells(summary.get((codec, stride)))]
+        lines.append(f"| {codec} | " + " | ".join(row_cells) + " |")
+    return lines
+
+
 def markdown_table(summary: dict[tuple[str, int], dict]) -> str:
     """The study's table: one row per codec, per stride NME and FR@0.10 on validation and test (percent)."""
-    header = "| codec | " + " | ".join(
-        f"stride {stride} ({INPUT_SIZE // stride}²) val NME / FR | test NME / FR" for stride in STRIDES
-    ) + " |"
-    lines = [header, "|---|" + "---|---|" * len(STRIDES)]
-    for codec in CODECS:
-        cells = []
-        for stride in STRIDES:
-            row = summary.get((codec, stride))
-            if row is None:
-                cells += ["–", "–"]
-                continue
-            for part in ("val", "test"):
-                spread = f" ±{row[f'{part}_nme_range'] / 2:.2%}" if row["seeds"] > 1 else ""
-                cells.append(f"{row[f'{part}_nme']:.2%}{spread} / {row[f'{part}_fr@0.10']:.1%}")
-        lines.append(f"| {codec} | " + " | ".join(cells) + " |")
+
+    def cells(row: dict | None) -> list[str]:
+        if row is None:
+            return ["–", "–"]
+        texts = []
+        for part in ("val", "test"):
+            spread = f" ±{row[f'{part}_nme_range'] / 2:.2%}" if row["seeds"] > 1 else ""
+            texts.append(f"{row[f'{part}_nme']:.2%}{spread} / {row[f'{part}_fr@0.10']:.1%}")
+        return texts
+
+    lines = codec_rows(
+        summary, lambda stride: f"stride {stride} ({INPUT_SIZE // stride}²) val NME / FR | test NME / FR", cells
+    )
     macs = [next((row["macs"] for (_, s), row in summary.items() if s == stride), None) for stride in STRIDES]
     lines.append("| MACs | " + " | ".join(f"{m / 1e9:.3f} G | " if m else "– | " for m in macs) + "|")
     return "\n".join(lines).replace("%", " %")
@@ -278,16 +288,11 @@ def markdown_table(summary: dict[tuple[str, int], dict]) -> str:
 
 def wild_table(summary: dict[tuple[str, int], dict]) -> str:
     """NME on the in-the-wild sets: one row per codec, per stride WFLW and MTFL NME (percent)."""
-    header = "| codec | " + " | ".join(
-        f"stride {stride} WFLW half (139) | MTFL test (2,995)" for stride in STRIDES
-    ) + " |"
-    lines = [header, "|---|" + "---|---|" * len(STRIDES)]
-    for codec in CODECS:
-        cells = []
-        for stride in STRIDES:
-            row = summary.get((codec, stride), {})
-            cells += [f"{row[f'{part}_nme']:.2%}" if f"{part}_nme" in row else "–" for part in WILD_SETS]
-        lines.append(f"| {codec} | " + " | ".join(cells) + " |")
+
+    def cells(row: dict | None) -> list[str]:
+        return [f"{row[f'{part}_nme']:.2%}" if row and f"{part}_nme" in row else "–" for part in WILD_SETS]
+
+    lines = codec_rows(summary, lambda stride: f"stride {stride} WFLW half (139) | MTFL test (2,995)", cells)
     return "\n".join(lines).replace("%", " %")
 
 
