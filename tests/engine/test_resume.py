@@ -39,7 +39,7 @@ def kill_during_epoch_two(process: subprocess.Popen) -> str:
     for line in process.stdout:
         output.append(line)
         if line.startswith("epoch 1/3:"):
-            time.sleep(float(re.search(r"([\d.]+) s$", line.strip())[1]) / 3)
+            time.sleep(float(re.search(r"([\d.]+) s \(", line)[1]) / 3)
             os.kill(process.pid, signal.SIGKILL)
             break
     process.wait(timeout=60)
