@@ -177,7 +177,7 @@ def train_and_score(run: Run, epochs: int, run_root: Path, shared: Path, edition
         for part, faces in (("val", val_faces), ("test", test_faces))
     }
     if edition.init is not None:
-        scores |= wild_scores(run_dir, shared)
+        scores |= wild_scores(detector, shared)
     codec, settings, _ = CODECS[run.codec]
     return {
         "run": run.name,
@@ -206,16 +206,11 @@ def summary_of(report: dict) -> dict:
     return {key: report[key] for key in ("n", "nme", "fr@0.10", "auc@0.10")}
 
 
-def wild_scores(run_dir: Path, shared: Path) -> dict[str, dict]:
-    """Part → the evaluation report of ``run_dir``'s final weights on each of ``WILD_SETS`` (flip test)."""
-    import torch
-
+def wild_scores(detector, shared: Path) -> dict[str, dict]:
+    """Part → the evaluation report of ``detector`` (a run's final weights) on each of ``WILD_SETS`` (flip test)."""
     from h3r.data.datasets import read_dataset
     from h3r.engine.evaluate import evaluate_detector
-    from h3r.load import load_detector
 
-    torch.set_num_threads(1)
-    detector = load_detector(run_dir / "last.ckpt")
     return {
         part: evaluate_detector(detector, read_dataset(spec.format(shared=shared)), box=box, flip=True).report
         for part, (spec, box) in WILD_SETS.items()
@@ -224,13 +219,19 @@ def wild_scores(run_dir: Path, shared: Path) -> dict[str, dict]:
 
 def add_wild_scores(edition: Edition, run_root: Path, shared: Path) -> None:
     """Score the finished runs whose records lack an in-the-wild set (recorded before it was added)."""
+    import torch
+
+    from h3r.load import load_detector
+
+    torch.set_num_threads(1)
     for path in sorted(edition.results.glob("*.json")):
         record = json.loads(path.read_text())
         run_dir = run_root / record["run"]
         if set(WILD_SETS) <= set(record) or not (run_dir / "last.ckpt").is_file():
             continue
         print(f"scoring {record['run']} on {', '.join(WILD_SETS)}", flush=True)
-        record |= {part: summary_of(report) for part, report in wild_scores(run_dir, shared).items()}
+        detector = load_detector(run_dir / "last.ckpt")
+        record |= {part: summary_of(report) for part, report in wild_scores(detector, shared).items()}
         path.write_text(json.dumps(record, indent=1))
 
 
